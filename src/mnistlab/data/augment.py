@@ -1,0 +1,101 @@
+"""Batch augmentation on the training device: one random affine transform per sample, applied to the
+whole batch with a single `affine_grid`/`grid_sample` call, plus optional random erasing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mnistlab.errors import ConfigError
+
+
+@dataclass
+class AugmentConfig:
+    """Each value is a range that every sample draws its own transform from; 0 turns it off."""
+
+    rotate: float = 0.0  # degrees: rotation drawn from U(-rotate, rotate)
+    zoom: float = 0.0  # scale drawn from U(1 - zoom, 1 + zoom); above 1 enlarges the content
+    shear: float = 0.0  # horizontal shear factor drawn from U(-shear, shear) (x' = x + shear * y)
+    shift: float = 0.0  # translation, a fraction of the image size per axis, from U(-shift, shift)
+    erase: float = 0.0  # probability of blanking one random rectangle (2-20% of the image; random erasing)
+
+    def __post_init__(self):
+        for name in ("rotate", "zoom", "shear", "shift", "erase"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"augment {name} must be >= 0, got {getattr(self, name)}")
+        if self.zoom >= 1 or self.erase > 1 or self.shift >= 1:
+            raise ConfigError("augment zoom and shift must be below 1 and erase at most 1")
+
+    @property
+    def active(self) -> bool:
+        return any((self.rotate, self.zoom, self.shear, self.shift, self.erase))
+
+    @property
+    def affine(self) -> bool:
+        return any((self.rotate, self.zoom, self.shear, self.shift))
+
+
+def parse_augment(spec: str | dict | AugmentConfig | None) -> AugmentConfig:
+    """'rotate=10,zoom=0.1,shear=0.3' (or a dict) -> AugmentConfig; unknown names are errors."""
+    if isinstance(spec, AugmentConfig):
+        return spec
+    from mnistlab.config import from_dict, parse_key_values
+
+    values = parse_key_values(spec, "--augment") if isinstance(spec, str) else dict(spec or {})
+    return from_dict(AugmentConfig, values, "augment.")
+
+
+def _uniform(n: int, bound: float, generator: torch.Generator, device) -> torch.Tensor:
+    return (torch.rand(n, generator=generator, device=device) * 2 - 1) * bound
+
+
+def augment_batch(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Augment pixels x (N, 1, H, W) float (background 0); returns a new tensor of the same shape."""
+    n, device = x.shape[0], x.device
+    if config.affine:
+        angle = _uniform(n, math.radians(config.rotate), generator, device)
+        scale = 1.0 + _uniform(n, config.zoom, generator, device)
+        shear = _uniform(n, config.shear, generator, device)
+        tx, ty = (_uniform(n, 2 * config.shift, generator, device) for _ in range(2))
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        # theta maps output coordinates to input ones: inverse zoom, rotation, then shear.
+        theta = torch.stack([
+            torch.stack([cos, -sin + shear * cos, tx], dim=1),
+            torch.stack([sin, cos + shear * sin, ty], dim=1),
+        ], dim=1)
+        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if config.erase:
+        x = _random_erase(x, config.erase, generator)
+    return x
+
+
+def _random_erase(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    n, _, h, w = x.shape
+    device = x.device
+    area = (0.02 + 0.18 * torch.rand(n, generator=generator, device=device)) * h * w
+    aspect = torch.exp((torch.rand(n, generator=generator, device=device) * 2 - 1) * math.log(3.0))
+    eh = (area * aspect).sqrt().clamp(max=h)
+    ew = (area / aspect).sqrt().clamp(max=w)
+    cy = torch.rand(n, generator=generator, device=device) * h
+    cx = torch.rand(n, generator=generator, device=device) * w
+    on = torch.rand(n, generator=generator, device=device) < p
+    ys = torch.arange(h, device=device).view(1, h, 1)
+    xs = torch.arange(w, device=device).view(1, 1, w)
+    mask = ((ys - cy.view(n, 1, 1)).abs() <= eh.view(n, 1, 1) / 2) & \
+           ((xs - cx.view(n, 1, 1)).abs() <= ew.view(n, 1, 1) / 2) & on.view(n, 1, 1)
+    return x.masked_fill(mask.unsqueeze(1), 0.0)
+
+
+def preview_augmentation(image: np.ndarray, spec, copies: int = 8, seed: int = 0) -> np.ndarray:
+    """`copies` augmented versions of one image (H, W) uint8, as uint8 (copies, H, W)."""
+    config = parse_augment(spec)
+    if not config.active:
+        raise ConfigError("--augment needs at least one of rotate, zoom, shear, shift, erase above 0")
+    x = torch.from_numpy(np.ascontiguousarray(image)).float().expand(copies, 1, *image.shape).contiguous()
+    out = augment_batch(x, config, torch.Generator().manual_seed(seed))
+    return out.squeeze(1).round().clamp(0, 255).to(torch.uint8).numpy()

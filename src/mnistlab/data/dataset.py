@@ -1,0 +1,165 @@
+"""Loading a whole MNIST-family dataset, by name or from a folder of IDX files, into uint8 arrays."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnistlab.data.idx import load_idx_images, load_idx_labels
+from mnistlab.data.registry import DATA_ENV_VAR, DATASETS, STANDARD_FILES, get_dataset_spec, resolve_data_root
+from mnistlab.errors import DataError
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Dataset:
+    """A dataset held in memory.
+
+    Images are uint8 arrays of shape (N, 28, 28) with values 0-255 (0 is background); labels are uint8 (N,)
+    with values below `num_classes`.
+    """
+
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+    source: Path
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) of "train" or "test"."""
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        return getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
+
+
+def find_idx_file(folder: Path, standard_name: str) -> Path | None:
+    """The file for a standard name in `folder`: gzipped or not, with '-' or '.' before 'idx' (LeCun's zip)."""
+    dotted = standard_name.replace("-idx", ".idx")
+    for candidate in (standard_name + ".gz", standard_name, dotted + ".gz", dotted):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def missing_files(folder: Path) -> list[str]:
+    return [name for name in STANDARD_FILES.values() if find_idx_file(folder, name) is None]
+
+
+def load_dataset(
+    name_or_folder: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Load a dataset by registered name (downloading it once into the data root) or from a folder.
+
+    A folder must hold the four standard IDX files (gzipped or not); an optional `classes.txt` there gives one
+    class name per line.
+    """
+    key = str(name_or_folder)
+    if key in DATASETS:
+        spec = get_dataset_spec(key)
+        folder = resolve_data_root(data_dir) / spec.name
+        missing = missing_files(folder)
+        if missing and download:
+            _download_missing(spec, folder, missing)
+        elif missing:
+            raise DataError(_missing_message(spec.name, folder, missing, "downloading is turned off"))
+        return _load_folder(folder, spec.name, spec.class_names)
+    folder = Path(name_or_folder).expanduser()
+    if folder.is_dir():
+        missing = missing_files(folder)
+        if missing:
+            raise DataError(
+                f"{folder} is not a dataset folder: it lacks {', '.join(missing)} (gzipped or not); "
+                f"put the four standard IDX files there"
+            )
+        return _load_folder(folder, folder.name, _custom_class_names(folder))
+    get_dataset_spec(key)  # raises the unknown-name error listing the known names
+    raise AssertionError("unreachable")
+
+
+def _download_missing(spec, folder: Path, missing: list[str]) -> None:
+    from mnistlab.data.download import download_files
+
+    try:
+        download_files([m + ".gz" for m in missing], spec.mirrors, folder, spec.sha256)
+    except DataError as e:
+        raise DataError(_missing_message(spec.name, folder, missing, f"download failed ({e})")) from None
+
+
+def _missing_message(name: str, folder: Path, missing: list[str], why: str) -> str:
+    return (
+        f"dataset {name!r} is missing {', '.join(missing)} in {folder} and {why}; copy the four files "
+        f"(gzipped or not) there, or point --data-dir or ${DATA_ENV_VAR} at a folder holding {name}/"
+    )
+
+
+def _custom_class_names(folder: Path) -> tuple[str, ...] | None:
+    names_file = folder / "classes.txt"
+    if names_file.is_file():
+        return tuple(line.strip() for line in names_file.read_text().splitlines() if line.strip())
+    return None
+
+
+def _load_folder(folder: Path, name: str, class_names: tuple[str, ...] | None) -> Dataset:
+    arrays = {}
+    for (split, kind), standard in STANDARD_FILES.items():
+        path = find_idx_file(folder, standard)
+        arrays[split, kind] = load_idx_images(path) if kind == "images" else load_idx_labels(
+            path, len(class_names) if class_names else None
+        )
+    for split in SPLITS:
+        images, labels = arrays[split, "images"], arrays[split, "labels"]
+        if len(images) != len(labels):
+            raise DataError(
+                f"{folder}: the {split} split has {len(images)} images but {len(labels)} labels; "
+                f"the image and label files do not belong together"
+            )
+    if arrays["train", "images"].shape[1:] != arrays["test", "images"].shape[1:]:
+        raise DataError(f"{folder}: train and test images differ in size")
+    if class_names is None:
+        top = max(int(arrays["train", "labels"].max(initial=0)), int(arrays["test", "labels"].max(initial=0)))
+        class_names = tuple(str(c) for c in range(top + 1))
+    return Dataset(
+        name=name,
+        train_images=arrays["train", "images"],
+        train_labels=arrays["train", "labels"],
+        test_images=arrays["test", "images"],
+        test_labels=arrays["test", "labels"],
+        class_names=class_names,
+        source=folder,
+    )
+
+
+def describe_dataset(dataset: Dataset) -> dict:
+    """What the tutorials print by hand: counts, shape, pixel range, label values and per-class counts."""
+    info = {"name": dataset.name, "source": str(dataset.source), "classes": list(dataset.class_names), "splits": {}}
+    for split in SPLITS:
+        images, labels = dataset.split(split)
+        counts = np.bincount(labels, minlength=dataset.num_classes)
+        info["splits"][split] = {
+            "count": int(len(images)),
+            "image_shape": list(images.shape[1:]),
+            "dtype": str(images.dtype),
+            "pixel_min": int(images.min()),
+            "pixel_max": int(images.max()),
+            "pixel_mean": round(float(images.mean()), 3),
+            "pixel_std": round(float(images.std()), 3),
+            "labels": sorted(int(v) for v in np.unique(labels)),
+            "class_counts": [int(c) for c in counts],
+        }
+    return info

@@ -1,0 +1,97 @@
+"""What every zoo model shares: normalization inside the model and one forgiving input entry point.
+
+A `Classifier` takes raw pixels (values 0-255, as in the IDX files; uint8 or float) of shape (N, H, W),
+(N, 1, H, W) or (N, H*W), normalizes them with buffers saved alongside the weights, and returns logits
+(N, num_classes). A saved model therefore needs no preprocessing from whoever loads it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnistlab.errors import ConfigError
+
+NORMALIZATIONS = ("scale", "global", "standardize")
+
+
+class Normalize(nn.Module):
+    """Pixels 0-255 -> (x / 255 - mean) / std, with mean and std buffers of shape (1, 1, H, W).
+
+    mode "scale": only divide by 255; "global": one mean and std over all pixels; "standardize": a mean and
+    std per pixel (scikit-learn's StandardScaler on the flattened images, as the tutorials do; pixels that
+    never vary keep std 1). `fixed` means mean/std were given and `fit` leaves them alone.
+    """
+
+    def __init__(self, mode: str, image_shape: tuple[int, int], mean: float | None = None,
+                 std: float | None = None):
+        super().__init__()
+        if mode not in NORMALIZATIONS:
+            raise ConfigError(f"unknown normalization {mode!r}; choose one of {', '.join(NORMALIZATIONS)}")
+        if (mean is None) != (std is None) or (mean is not None and mode != "global"):
+            raise ConfigError("normalization mean and std go together, and only with normalize='global'")
+        if std is not None and std <= 0:
+            raise ConfigError(f"normalization std must be positive, got {std}")
+        self.mode, self.fixed = mode, mean is not None
+        self.register_buffer("mean", torch.full((1, 1, *image_shape), float(mean or 0.0)))
+        self.register_buffer("std", torch.full((1, 1, *image_shape), float(std or 1.0)))
+
+    @torch.no_grad()
+    def fit(self, images: np.ndarray | torch.Tensor) -> None:
+        """Set mean and std from training images (N, H, W) uint8, unless they are fixed or mode is 'scale'."""
+        if self.mode == "scale" or self.fixed:
+            return
+        x = torch.as_tensor(images).to(self.mean.device, torch.float64).div_(255.0)
+        if self.mode == "global":
+            self.mean.fill_(x.mean().item())
+            self.std.fill_(x.std(unbiased=False).item())
+        else:
+            std = x.std(dim=0, unbiased=False)
+            self.mean.copy_(x.mean(dim=0).view_as(self.mean))
+            self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)).view_as(self.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * (1.0 / 255.0) - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
+
+
+class Classifier(nn.Module):
+    """A zoo network behind its normalization. forward: raw pixels (see module docstring) -> logits."""
+
+    def __init__(self, net: nn.Module, normalize: Normalize, image_shape: tuple[int, int], num_classes: int):
+        super().__init__()
+        self.normalize = normalize
+        self.net = net
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = as_image_batch(x, self.image_shape)
+        return self.net(self.normalize(x))
+
+
+def as_image_batch(images, image_shape: tuple[int, int] = (28, 28)) -> torch.Tensor:
+    """Any accepted batch -> float tensor (N, 1, H, W) of pixel values 0-255 (a tensor's device is kept).
+
+    Accepts numpy arrays or tensors of shape (N, H, W), (N, 1, H, W) or (N, H*W), uint8 or float.
+    """
+    x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+    h, w = image_shape
+    shape = tuple(x.shape)
+    if x.dim() == 4 and shape[1:] == (1, h, w):
+        pass
+    elif x.dim() == 3 and shape[1:] == (h, w):
+        x = x.unsqueeze(1)
+    elif x.dim() == 2 and shape[1] == h * w:
+        x = x.reshape(shape[0], 1, h, w)
+    else:
+        raise ConfigError(
+            f"images of shape {shape} are not accepted; give a batch of shape (N, {h}, {w}), "
+            f"(N, 1, {h}, {w}) or (N, {h * w})"
+        )
+    if not x.is_floating_point():
+        x = x.float()
+    return x

@@ -1,0 +1,89 @@
+"""Models by name, timm-style: `@register_model` on a small builder, `create_model(name, **options)`."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+from mnistlab.errors import ConfigError
+from mnistlab.models.base import Classifier, Normalize
+
+# Options every model takes, handled here rather than by each builder.
+COMMON_OPTIONS = ("normalize", "mean", "std")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., nn.Module]
+    description: str
+    normalize: str  # default normalization mode
+    preset: dict[str, Any] = field(default_factory=dict)  # options fixed by this name
+
+    def options(self) -> dict[str, Any]:
+        """The builder's keyword options and their defaults, with this name's preset applied."""
+        params = inspect.signature(self.builder).parameters
+        defaults = {k: p.default for k, p in params.items() if k not in ("num_classes", "image_shape")}
+        return {**defaults, **self.preset}
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, *, normalize: str = "scale", preset: dict | None = None, description: str = ""):
+    """Register `builder(num_classes, image_shape, **options) -> nn.Module` under `name` (and return it)."""
+
+    def decorate(builder):
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is registered twice")
+        doc = description or (inspect.getdoc(builder) or "").split("\n")[0]
+        _MODELS[name] = ModelEntry(name, builder, doc, normalize, dict(preset or {}))
+        return builder
+
+    return decorate
+
+
+def _load_zoo() -> None:
+    from mnistlab.models import zoo  # noqa: F401  (registers the models)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    _load_zoo()
+    return [n for n in _MODELS if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    _load_zoo()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(_MODELS)}") from None
+
+
+def create_model(name: str, num_classes: int = 10, image_shape: tuple[int, int] = (28, 28),
+                 **options: Any) -> Classifier:
+    """Build the model registered as `name`: a `Classifier` that takes raw pixels and returns logits.
+
+    `options` are the builder's keyword options (see `mnistlab models show NAME`) plus `normalize`
+    ("scale", "global" or "standardize") and, with "global", fixed `mean` and `std` of pixels scaled to 0-1.
+    """
+    entry = get_model_entry(name)
+    known = entry.options()
+    unknown = sorted(set(options) - set(known) - set(COMMON_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"model {name!r} has no option {', '.join(unknown)}; its options are "
+            f"{', '.join(list(known) + list(COMMON_OPTIONS))}"
+        )
+    normalize = Normalize(options.pop("normalize", entry.normalize) or entry.normalize, image_shape,
+                          options.pop("mean", None), options.pop("std", None))
+    net = entry.builder(num_classes=num_classes, image_shape=tuple(image_shape), **{**entry.preset, **options})
+    return Classifier(net, normalize, image_shape, num_classes)
+
+
+def count_parameters(model: nn.Module, trainable: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad == trainable)

@@ -1,0 +1,120 @@
+"""Pictures: sample grids, augmentation previews, training curves, confusion matrices and mistakes.
+
+Every function writes a PNG atomically and returns its path; matplotlib runs headless (Agg).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mnistlab._io import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: str | os.PathLike | None) -> Path | bytes:
+    """Write `fig` as PNG to `out` (atomically) or, when `out` is None, return the PNG bytes."""
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    if out is None:
+        return buffer.getvalue()
+    with atomic_write(out) as f:
+        f.write(buffer.getvalue())
+    return Path(out)
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], out: str | os.PathLike | None, title: str = "",
+               columns: int = 0, title_colors: Sequence[str] | None = None):
+    """A grid of grey images (N, H, W) uint8, each with a caption."""
+    plt = _pyplot()
+    n = len(images)
+    columns = columns or min(n, max(1, math.ceil(math.sqrt(n))))
+    rows = max(1, math.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.7 * rows + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
+            ax.set_title(titles[i], fontsize=8, color=title_colors[i] if title_colors else "black")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out)
+
+
+def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], out, title: str = "",
+                indices: Sequence[int] | None = None):
+    """Labelled samples: caption "index: class name"."""
+    indices = list(indices) if indices is not None else list(range(len(images)))
+    captions = [f"#{i}: {class_names[int(labels[k])]}" for k, i in enumerate(indices)]
+    return image_grid(images, captions, out, title)
+
+
+def augmentation_preview(original: np.ndarray, augmented: np.ndarray, caption: str, out, title: str = ""):
+    """One image (H, W) beside its augmented copies (K, H, W)."""
+    images = np.concatenate([original[None], augmented])
+    return image_grid(images, ["original"] + [f"augmented {i + 1}" for i in range(len(augmented))], out,
+                      title or caption)
+
+
+def training_curves(histories: dict[str, list[dict]], out):
+    """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or several runs."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, rows) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        epochs = [r["epoch"] for r in rows]
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, [r[key] for r in rows], color=color, label=f"{name} train")
+            val = [r.get(f"val_{key}") for r in rows]
+            if any(v is not None and not math.isnan(v) for v in val):
+                ax.plot(epochs, [np.nan if v is None else v for v in val], color=color, linestyle="--",
+                        label=f"{name} validation")
+    for ax, label in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax_loss.set_yscale("log")
+    return _save(fig, out)
+
+
+def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], out, title: str = "Confusion matrix"):
+    """Counts, true class by row and predicted class by column."""
+    plt = _pyplot()
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 0.8 + 0.55 * k))
+    ax.imshow(np.log1p(matrix), cmap="Blues")
+    for t in range(k):
+        for p in range(k):
+            if matrix[t, p]:
+                ax.text(p, t, str(matrix[t, p]), ha="center", va="center", fontsize=7,
+                        color="white" if t == p else "black")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(fig, out)
+
+
+def mistakes_grid(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], confidence: Sequence[float],
+                  class_names: Sequence[str], out, title: str = "Most confident mistakes"):
+    captions = [f"true {class_names[t]}\npred {class_names[p]} {c:.0%}"
+                for t, p, c in zip(true, predicted, confidence)]
+    return image_grid(images, captions, out, title, title_colors=["firebrick"] * len(images))
