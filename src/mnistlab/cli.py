@@ -105,6 +105,72 @@ def cmd_models(args) -> None:
         print(f"{name:<{w0}}  {params:>{w1}}  {desc}")
 
 
+# ---------------------------------------------------------------- training
+# flag -> setting; flags left out (None) do not override the config file or recipe.
+TRAIN_FLAGS = {
+    "dataset": str, "model": str, "epochs": int, "batch_size": int, "optimizer": str, "lr": float,
+    "momentum": float, "weight_decay": float, "l2": float, "schedule": str, "warmup": float,
+    "label_smoothing": float, "grad_clip": float, "validation": str, "val_split": float, "early_stopping": int,
+    "seed": int, "device": str, "precision": str, "subset": int,
+}
+
+
+def _train_overrides(args) -> dict:
+    from mnistlab.config import parse_key_values
+
+    overrides = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.option:
+        overrides["model_options"] = parse_key_values(args.option, "--option")
+    if args.augment:
+        overrides["augment"] = parse_key_values(args.augment, "--augment")
+    for flag in ("compile", "tta", "nesterov", "channels_last", "tensorboard"):
+        if getattr(args, flag) is not None:
+            overrides[flag] = getattr(args, flag)
+    overrides.update(parse_key_values(args.set, "--set"))
+    return overrides
+
+
+def cmd_train(args) -> None:
+    from mnistlab import training
+
+    progress = "quiet" if args.quiet else args.progress
+    if args.resume:
+        run = training.resume(args.resume, progress=progress)
+    else:
+        base = None
+        if args.recipe:
+            from mnistlab.recipes import load_recipe
+
+            base = load_recipe(args.recipe).settings
+        config = training.build_config(args.config, _train_overrides(args), base)
+        run = training.train(config, args.runs_dir, args.name, progress)
+    metrics = run.metrics()
+    print(f"test accuracy {metrics['test_accuracy']:.4f}  test loss {metrics['test_loss']:.4f}  "
+          f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f}s of training)")
+    print(f"run folder: {run.path}")
+
+
+def cmd_runs(args) -> None:
+    from mnistlab.runs import list_runs
+
+    rows = list_runs(args.runs_dir)
+    if args.json:
+        return _print_json(rows)
+    if not rows:
+        print(f"no runs in {args.runs_dir}")
+        return
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    table = [("run", "dataset", "model", "params", "epochs", "best val", "test acc", "wall", "state")]
+    table += [(r["name"], str(r["dataset"]), str(r["model"]), fmt(r["parameters"], ","), str(r["epochs"]),
+               fmt(r["best_val_accuracy"], ".4f"), fmt(r["test_accuracy"], ".4f"),
+               "-" if r["wall_seconds"] is None else f"{r['wall_seconds']:.0f}s", r["state"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -142,6 +208,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pattern", help="list only names matching this glob, e.g. 'mlp*'")
     p.add_argument("--json", action="store_true", help="machine-readable list")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("train", parents=[data_dir], help="train a model; everything goes into a run folder",
+                       description="Train a zoo model. Settings: defaults <- --recipe <- --config TOML <- flags.")
+    p.add_argument("--config", help="TOML settings file (a run's settings.toml repeats that run)")
+    p.add_argument("--recipe", help="a named recipe (`mnistlab recipes`) or a recipe TOML file")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
+    p.add_argument("--name", help="run name (default: DATASET-MODEL); the folder is NAME-<n>")
+    g = p.add_argument_group("what")
+    g.add_argument("--dataset", help="dataset name or folder of IDX files (default mnist)")
+    g.add_argument("--model", help="zoo model name (`mnistlab models`)")
+    g.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="model option")
+    g.add_argument("--subset", type=int, help="train on the first N training images only")
+    g = p.add_argument_group("optimization")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
+    g.add_argument("--lr", type=float, help="(peak) learning rate")
+    g.add_argument("--momentum", type=float)
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--weight-decay", type=float, help="optimizer weight decay on kernels")
+    g.add_argument("--l2", type=float, help="Keras-style L2 penalty on kernels, added to the loss")
+    g.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle", "plateau"))
+    g.add_argument("--warmup", type=float, help="epochs of linear warm-up")
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--grad-clip", type=float, help="clip the gradient norm (0: off)")
+    g.add_argument("--augment", metavar="SPEC", help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5")
+    g = p.add_argument_group("validation and callbacks")
+    g.add_argument("--validation", choices=("split", "test", "none"), help="held-out split (default), test, none")
+    g.add_argument("--val-split", type=float, help="fraction of train held out (default 0.1)")
+    g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
+                   "improvement of val_loss (0: off)")
+    g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="test with test-time augmentation (1-pixel shifts)")
+    g = p.add_argument_group("engine")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16"))
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
+    g.add_argument("--progress", choices=("auto", "bar", "plain", "quiet"), default="auto")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other setting of settings.toml, e.g. --set min_delta=0.001")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list the runs of a folder")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
     return parser
 
 

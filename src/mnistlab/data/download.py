@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import sys
 import time
 import urllib.error
@@ -37,12 +38,15 @@ def _fetch(url: str, dest: Path, expected_sha256: str | None, timeout: float, pr
         try:
             with atomic_write(dest) as f:
                 received = 0
-                while chunk := response.read(_CHUNK):
-                    f.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    if task is not None:
-                        progress.update(task, completed=received)
+                try:
+                    while chunk := response.read(_CHUNK):
+                        f.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        if task is not None:
+                            progress.update(task, completed=received)
+                except http.client.IncompleteRead as e:
+                    received += len(e.partial)
                 if total is not None and received != total:
                     raise urllib.error.URLError(f"connection closed after {received} of {total} bytes")
                 if expected_sha256 and digest.hexdigest() != expected_sha256:
@@ -102,7 +106,7 @@ def _download_one(name, mirrors, dest_dir, expected, retries, timeout, progress,
             except _Mismatch as e:
                 failures.append(f"{url}: {e}")
                 break  # a wrong file will not get better on retry: next mirror
-            except (urllib.error.URLError, OSError, ValueError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
                 failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
                 if attempt + 1 < retries:
                     time.sleep(0.2 * (attempt + 1))

@@ -92,6 +92,4 @@ def as_image_batch(images, image_shape: tuple[int, int] = (28, 28)) -> torch.Ten
             f"images of shape {shape} are not accepted; give a batch of shape (N, {h}, {w}), "
             f"(N, 1, {h}, {w}) or (N, {h * w})"
         )
-    if not x.is_floating_point():
-        x = x.float()
-    return x
+    return x if x.dtype == torch.float32 else x.float()

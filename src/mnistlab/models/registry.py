@@ -79,10 +79,13 @@ def create_model(name: str, num_classes: int = 10, image_shape: tuple[int, int] 
             f"model {name!r} has no option {', '.join(unknown)}; its options are "
             f"{', '.join(list(known) + list(COMMON_OPTIONS))}"
         )
+    spec = {"name": name, "num_classes": num_classes, "image_shape": list(image_shape), "options": dict(options)}
     normalize = Normalize(options.pop("normalize", entry.normalize) or entry.normalize, image_shape,
                           options.pop("mean", None), options.pop("std", None))
     net = entry.builder(num_classes=num_classes, image_shape=tuple(image_shape), **{**entry.preset, **options})
-    return Classifier(net, normalize, image_shape, num_classes)
+    model = Classifier(net, normalize, image_shape, num_classes)
+    model.spec = spec  # everything needed to rebuild it: create_model(**spec) (see models.io)
+    return model
 
 
 def count_parameters(model: nn.Module, trainable: bool = True) -> int:

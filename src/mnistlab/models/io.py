@@ -1,0 +1,69 @@
+"""Saving and loading models: weights in safetensors, plus a small JSON that says how to rebuild the model.
+
+Loading never executes code from the file. The JSON holds the model's registry name and options (so
+`create_model` rebuilds it), its dataset and class names, and whatever metadata the caller adds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnistlab._io import atomic_write, write_json
+from mnistlab.errors import MnistlabError
+from mnistlab.models.base import Classifier
+from mnistlab.models.registry import create_model
+
+FORMAT_VERSION = 1
+
+
+def save_model(model: Classifier, path: str | os.PathLike, **meta: Any) -> Path:
+    """Write `<path>.safetensors` and `<path>.json` atomically; returns the .safetensors path."""
+    from safetensors.torch import save
+
+    path = Path(path).with_suffix("")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    with atomic_write(path.with_suffix(".safetensors")) as f:
+        f.write(save(state))
+    write_json(path.with_suffix(".json"), {"format": FORMAT_VERSION, "model": model.spec, **meta})
+    return path.with_suffix(".safetensors")
+
+
+def read_model_meta(path: str | os.PathLike) -> dict[str, Any]:
+    meta_path = Path(path).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise MnistlabError(f"{meta_path}: model description not found (it is saved beside the weights)") from None
+    except json.JSONDecodeError as e:
+        raise MnistlabError(f"{meta_path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or "model" not in meta:
+        raise MnistlabError(f"{meta_path}: not an mnistlab model description (no 'model' entry)")
+    return meta
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild a saved model in eval mode; returns (model, metadata)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = Path(path).with_suffix(".safetensors")
+    meta = read_model_meta(weights)
+    spec = meta["model"]
+    model = create_model(spec["name"], num_classes=spec["num_classes"], image_shape=tuple(spec["image_shape"]),
+                         **spec["options"])
+    try:
+        state = load_file(weights)
+    except FileNotFoundError:
+        raise MnistlabError(f"{weights}: weights file not found") from None
+    except (SafetensorError, OSError) as e:
+        raise MnistlabError(f"{weights}: corrupt weights file ({e}); use another checkpoint") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise MnistlabError(f"{weights}: weights do not fit model {spec['name']!r}: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval(), meta

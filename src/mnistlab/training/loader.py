@@ -1,0 +1,84 @@
+"""The data path of training: whole splits as uint8 tensors on the device, batches drawn by index.
+
+airbench-style: no Dataset, no DataLoader workers. Scaling to float, augmentation and the memory format
+happen per batch on the device; normalization happens inside the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mnistlab.data.augment import AugmentConfig, augment_batch
+from mnistlab.data.dataset import Dataset
+from mnistlab.errors import ConfigError
+
+
+@dataclass
+class DeviceSplits:
+    """uint8 images (N, H, W) and int64 labels (N,) per split, on the training device; val may be None."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor | None
+    val_y: torch.Tensor | None
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+def split_dataset(dataset: Dataset, validation: str, val_split: float, seed: int, subset: int,
+                  device: torch.device) -> DeviceSplits:
+    """Hold out a seeded `val_split` of train ("split"), use the test set ("test"), or none ("none")."""
+    x, y = dataset.train_images, dataset.train_labels
+    if subset:
+        if subset > len(x):
+            raise ConfigError(f"subset {subset} is larger than the {len(x)} training images")
+        x, y = x[:subset], y[:subset]
+    val_x = val_y = None
+    if validation == "split":
+        order = np.random.default_rng(seed).permutation(len(x))
+        n_val = max(1, int(round(len(x) * val_split)))
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        x, y, val_x, val_y = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    elif validation == "test":
+        val_x, val_y = dataset.test_images, dataset.test_labels
+
+    def to_device(a, labels=False):
+        if a is None:
+            return None
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        return (t.long() if labels else t).to(device)
+
+    return DeviceSplits(to_device(x), to_device(y, True), to_device(val_x), to_device(val_y, True),
+                        to_device(dataset.test_images), to_device(dataset.test_labels, True))
+
+
+class DeviceBatches:
+    """Iterate one epoch of (x float (B, 1, H, W) pixels 0-255, y int64 (B,)) from a seeded permutation.
+
+    The permutation and the augmentation draw from `generator`, which the trainer reseeds every epoch,
+    so an epoch is the same whether or not the run was resumed before it.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, augment: AugmentConfig,
+                 channels_last: bool = False, drop_last: bool = False):
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.augment, self.channels_last, self.drop_last = augment, channels_last, drop_last
+        self.generator = torch.Generator(device=images.device)
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.images), generator=self.generator, device=self.images.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self.images[idx].unsqueeze(1).float()
+            if self.augment.active:
+                x = augment_batch(x, self.augment, self.generator)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[idx]

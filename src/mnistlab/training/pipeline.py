@@ -1,0 +1,125 @@
+"""A whole training run: data and model from the settings, a run folder, the callbacks, `Trainer.fit`,
+then the test metrics and figures. `resume` continues an interrupted run in its own folder."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from mnistlab.config import from_dict, merge, read_toml, to_toml
+from mnistlab.data.dataset import load_dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.models.registry import count_parameters, create_model
+from mnistlab.runs import RunFolder
+from mnistlab.training.callbacks import (Callback, EarlyStopping, History, ModelCheckpoint, Progress,
+                                         ReduceLROnPlateau, TensorBoard)
+from mnistlab.training.loader import split_dataset
+from mnistlab.training.settings import TrainConfig
+from mnistlab.training.trainer import Trainer, resolve_device
+
+
+def build_config(config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
+                 base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults <- `base` (e.g. a recipe) <- TOML file <- `overrides` (flags)."""
+    data = dict(base or {})
+    if config_file:
+        data = merge(data, read_toml(config_file))
+    data = merge(data, overrides or {})
+    return from_dict(TrainConfig, data)
+
+
+def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
+               extra: Sequence[Callback]) -> list[Callback]:
+    callbacks: list[Callback] = [History(run.path / RunFolder.HISTORY), *extra]
+    if config.early_stopping:
+        callbacks.append(EarlyStopping(config.early_stopping_monitor, config.early_stopping, config.min_delta,
+                                       restore_best_weights=config.restore_best))
+    if config.schedule == "plateau":
+        callbacks.append(ReduceLROnPlateau(config.plateau_monitor, config.plateau_factor, config.plateau_patience,
+                                           config.min_lr))
+    if config.tensorboard:
+        callbacks.append(TensorBoard(run.path, command, to_toml(config)))
+    callbacks.append(Progress(progress))
+    callbacks.append(ModelCheckpoint(run.checkpoints, config.checkpoint_monitor))  # last: saves all states
+    return callbacks
+
+
+def _setup(config: TrainConfig, run: RunFolder, progress: str, command: str, extra: Sequence[Callback]):
+    device = resolve_device(config.device)
+    dataset = load_dataset(config.dataset, config.data_dir)
+    torch.manual_seed(config.seed)  # initial weights
+    model = create_model(config.model, num_classes=dataset.num_classes, image_shape=dataset.image_shape,
+                         **config.model_options)
+    data = split_dataset(dataset, config.validation, config.val_split, config.seed, config.subset, device)
+    model.normalize.fit(data.train_x)
+    meta = {"dataset": dataset.name, "class_names": list(dataset.class_names), "run": run.name}
+    trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, extra), meta)
+    return trainer, dataset
+
+
+def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str | None = None,
+          progress: str = "auto", command: str | None = None, callbacks: Sequence[Callback] = ()) -> RunFolder:
+    """Train per `config` in a new run folder under `runs_dir`; returns the folder (see `RunFolder`)."""
+    command = command or shlex.join(["mnistlab", *sys.argv[1:]])
+    dataset_name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
+    run = RunFolder.create(runs_dir, name or f"{dataset_name}-{config.model}")
+    run.write_start(to_toml(config), command, str(resolve_device(config.device)))
+    return _fit(config, run, progress, command, callbacks, resume=False)
+
+
+def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Sequence[Callback] = ()) -> RunFolder:
+    """Continue an interrupted run from its last checkpoint, in its own folder."""
+    run = RunFolder.open(run_path)
+    if run.state() == "finished":
+        raise MnistlabError(f"{run.path} has already finished; train a new run instead")
+    config = from_dict(TrainConfig, run.settings())
+    command = (run.path / RunFolder.COMMAND).read_text().strip()
+    run.set_state("running", resumed=time.time())
+    return _fit(config, run, progress, command, callbacks, resume=True)
+
+
+def _fit(config: TrainConfig, run: RunFolder, progress: str, command: str, callbacks: Sequence[Callback],
+         resume: bool) -> RunFolder:
+    started = time.perf_counter()
+    try:
+        trainer, dataset = _setup(config, run, progress, command, callbacks)
+        if resume:
+            trainer.load_training_state(run.checkpoints / "last-state.pt")
+            trainer.log(f"resuming {run.path} after epoch {trainer.epoch}")
+        parameters = count_parameters(trainer.model)
+        run.set_state("running", parameters=parameters)
+        final = trainer.fit()
+    except KeyboardInterrupt:
+        run.set_state("interrupted", wall_seconds=_wall(run, started))
+        print(f"interrupted; continue with: mnistlab train --resume {run.path}", file=sys.stderr)
+        raise
+    except BaseException as error:
+        run.set_state("failed", error=str(error) or type(error).__name__, wall_seconds=_wall(run, started))
+        raise
+    history = trainer.callbacks[0].rows
+    vals = [r["val_accuracy"] for r in history if r.get("val_accuracy") is not None]
+    metrics = {**final, "best_val_accuracy": max(vals) if vals else None,
+               "best_epoch": next((c.best_epoch for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None),
+               "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
+               "model": config.model}
+    run.write_metrics(metrics)
+    _write_figures(run, trainer, dataset)
+    run.set_state("finished", wall_seconds=_wall(run, started))
+    return run
+
+
+def _wall(run: RunFolder, started: float) -> float:
+    """Wall time of this process plus that of earlier (interrupted) attempts."""
+    return round(run.status().get("wall_seconds", 0.0) + time.perf_counter() - started, 2)
+
+
+def _write_figures(run: RunFolder, trainer: Trainer, dataset) -> None:
+    from mnistlab import plots
+
+    plots.training_curves({run.name: trainer.callbacks[0].rows}, run.path / "curves.png")

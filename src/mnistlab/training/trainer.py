@@ -1,0 +1,212 @@
+"""The training loop: `fit()` runs `train_one_epoch()` and `evaluate()` and calls the callbacks.
+
+Everything stays on the device: metrics accumulate in device tensors and are read once per epoch (or when
+a progress bar redraws). Every epoch reseeds its random streams from (seed, epoch), so a resumed run
+continues exactly where an uninterrupted one would be.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models.base import Classifier
+from mnistlab.models.inference import autocast_context, batched_logits
+from mnistlab.models.io import save_model
+from mnistlab.training.callbacks.base import Callback
+from mnistlab.training.loader import DeviceBatches, DeviceSplits
+from mnistlab.training.optim import build_optimizer, kernel_parameters, lr_factor
+from mnistlab.training.settings import TrainConfig
+
+
+class TrainingDiverged(MnistlabError):
+    """The loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MnistlabError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
+    return device
+
+
+class RunningMetrics:
+    """Sums of loss and correct predictions on the device; `read()` is the only host sync."""
+
+    def __init__(self, device: torch.device):
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.seen = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss_sum += loss.detach() * len(y)
+        self.correct += (logits.detach().argmax(1) == y).sum()
+        self.seen += len(y)
+
+    def read(self) -> tuple[float, float, int]:
+        seen = max(1, self.seen)
+        return self.loss_sum.item() / seen, self.correct.item() / seen, self.seen
+
+
+class Trainer:
+    def __init__(self, model: Classifier, config: TrainConfig, data: DeviceSplits,
+                 callbacks: Sequence[Callback] = (), model_meta: dict[str, Any] | None = None,
+                 log: Callable[[str], None] | None = None):
+        self.config, self.data = config, data
+        self.device = data.train_x.device
+        self.model = model.to(self.device)
+        self.uses_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        self.channels_last = config.channels_last and self.uses_conv
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.autocast_dtype = self._autocast_dtype()
+        self.batches = DeviceBatches(data.train_x, data.train_y, config.batch_size, config.augment,
+                                     self.channels_last)
+        self.optimizer = build_optimizer(self.model, config, self.device)
+        self.kernels = kernel_parameters(self.model) if config.l2 else []
+        self.callbacks = list(callbacks)
+        self.model_meta = dict(model_meta or {})
+        self.base_lr, self.lr_scale = config.lr, 1.0
+        self.epoch = 0  # epochs completed
+        self.best_checkpoint: Path | None = None  # set by ModelCheckpoint; fit() tests this model
+        self.stop_training = False
+        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+
+    def _autocast_dtype(self) -> torch.dtype | None:
+        precision = self.config.precision
+        if precision == "auto":
+            precision = "bf16" if self.device.type == "cuda" else "fp32"
+        return torch.bfloat16 if precision == "bf16" else None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def _call(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    def _seed_epoch(self, epoch: int) -> None:
+        seed = self.config.seed * 1_000_003 + epoch
+        torch.manual_seed(seed)  # dropout and other global draws
+        self.batches.generator.manual_seed(seed)  # permutation and augmentation
+
+    def fit(self) -> dict[str, Any]:
+        """Train from the epoch after `self.epoch` to config.epochs (or until a callback stops), then
+        evaluate the best checkpoint (or the final model) on the test set. Returns the final logs."""
+        self._call("on_train_begin")
+        started = time.perf_counter()
+        try:
+            for epoch in range(self.epoch + 1, self.config.epochs + 1):
+                self._seed_epoch(epoch)
+                self._call("on_epoch_begin", epoch)
+                logs = self.train_one_epoch(epoch)
+                if self.data.val_x is not None:
+                    logs["val_loss"], logs["val_accuracy"] = self.evaluate(self.data.val_x, self.data.val_y)
+                if not math.isfinite(logs["loss"]):
+                    raise TrainingDiverged(
+                        f"the training loss became {logs['loss']} in epoch {epoch}; lower the learning rate "
+                        f"(now {self.config.lr}) or set grad_clip; the checkpoints of earlier epochs are kept")
+                self.epoch = epoch
+                self._call("on_epoch_end", epoch, logs)
+                if self.stop_training:
+                    break
+            final = {"epochs": self.epoch, "train_seconds": time.perf_counter() - started}
+            if self.best_checkpoint is not None:
+                self._load_weights(self.best_checkpoint)
+            final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
+                                                                       tta=self.config.tta)
+        except BaseException as error:
+            self._call("on_exception", error)
+            raise
+        self._call("on_train_end", final)
+        return final
+
+    def train_one_epoch(self, epoch: int) -> dict[str, float]:
+        config, model = self.config, self.model
+        model.train()
+        running = RunningMetrics(self.device)
+        started = time.perf_counter()
+        step0 = (epoch - 1) * self.steps_per_epoch
+        for step, (x, y) in enumerate(self.batches):
+            lr = self.base_lr * self.lr_scale * lr_factor(step0 + step, self.steps_per_epoch, config)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            with autocast_context(self.device, self.autocast_dtype):
+                logits = self.forward(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            total = loss + config.l2 * sum(w.square().sum() for w in self.kernels) if self.kernels else loss
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            self.optimizer.step()
+            running.add(loss, logits, y)
+            self._call("on_batch_end", step, running)
+        loss, accuracy, seen = running.read()  # the epoch's one host sync
+        seconds = time.perf_counter() - started
+        return {"epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr, "seconds": seconds,
+                "samples_per_s": seen / seconds}
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) of the model on raw images, in large batches without autograd."""
+        from mnistlab.evaluation import tta_logits
+
+        if tta:
+            logits = tta_logits(self.model, images, self.config.eval_batch_size, self.autocast_dtype,
+                                self.channels_last)
+        else:
+            logits = batched_logits(self.model, images, self.config.eval_batch_size, self.autocast_dtype,
+                                    self.channels_last)
+        loss = F.cross_entropy(logits, labels).item()
+        accuracy = (logits.argmax(1) == labels).float().mean().item()
+        return loss, accuracy
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    def save_model(self, path: Path, **meta: Any) -> Path:
+        return save_model(self.model, path, **self.model_meta, **meta)
+
+    def _load_weights(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(Path(path).with_suffix(".safetensors"), device=str(self.device)))
+
+    def save_training_state(self, path: Path) -> None:
+        """Everything a resume needs, loadable with torch.load(weights_only=True)."""
+        from mnistlab._io import atomic_write
+
+        state = {
+            "epoch": self.epoch,
+            "lr_scale": self.lr_scale,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "callbacks": {f"{i}:{type(c).__name__}": c.state_dict() for i, c in enumerate(self.callbacks)},
+        }
+        with atomic_write(path) as f:
+            torch.save(state, f)
+
+    def load_training_state(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except FileNotFoundError:
+            raise MnistlabError(f"{path}: no saved training state; the run cannot be resumed") from None
+        except Exception as e:  # a truncated or foreign file
+            raise MnistlabError(f"{path}: unreadable training state ({e})") from None
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.lr_scale = state["epoch"], state["lr_scale"]
+        for i, callback in enumerate(self.callbacks):
+            saved = state["callbacks"].get(f"{i}:{type(callback).__name__}")
+            if saved is not None:
+                callback.load_state_dict(saved)

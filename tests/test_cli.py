@@ -1,0 +1,61 @@
+"""The command line: help is fast (no torch import), output is right, bad input gets one line and exit 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from mnistlab.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True)
+
+
+def test_help_does_not_import_heavy_modules():
+    code = ("import sys; from mnistlab.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'numpy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [[], ["data"], ["data", "info"], ["models"], ["train"], ["runs"]])
+def test_every_help_answers(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0 and "usage: mnistlab" in result.stdout
+
+
+def test_data_info(capsys):
+    assert main(["data", "info", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 60,000 images of 28x28 uint8, pixels 0-255" in out
+    assert "  1   6,742  11.24%" in out and "test: 10,000 images" in out
+
+
+def test_data_show_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["data", "show", "fashion-mnist", "--out", str(out), "--split", "test", "--indices", "0-3,9"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["data", "show", "mnist", "--out", str(tmp_path / "aug.png"), "--augment", "rotate=10,zoom=0.1"]) == 0
+
+
+def test_models_list_and_show(capsys):
+    assert main(["models"]) == 0
+    assert "allconv           72,890" in capsys.readouterr().out
+    assert main(["models", "show", "allconv"]) == 0
+    assert "Trainable params: 72,890" in capsys.readouterr().out
+    assert main(["models", "show", "mlp", "-o", "hidden=[100]"]) == 0
+    assert "Total params: 79,510" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "info", "nope"], "unknown dataset 'nope'"),
+    (["data", "show", "mnist", "--out", "x.png", "--indices", "70000"], "out of range"),
+    (["data", "show", "mnist", "--out", "x.png", "--augment", "spin=3"], "unknown setting 'augment.spin'"),
+    (["models", "show", "vgg"], "unknown model 'vgg'"),
+    (["models", "show", "mlp", "-o", "dropout=1.5"], "dropout must be in [0, 1)"),
+])
+def test_bad_input_one_line_and_nonzero(args, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
