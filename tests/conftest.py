@@ -36,3 +36,24 @@ def fashion(shared_data):
     from mnistlab.data import load_dataset
 
     return load_dataset("fashion-mnist", data_dir=SHARED_DATA)
+
+
+def _train_small(runs_dir, dataset, seed):
+    from mnistlab.training import build_config, train
+
+    config = build_config(overrides={"dataset": dataset, "model": "keras-cnn", "subset": 20000, "epochs": 2,
+                                     "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "seed": seed,
+                                     "tensorboard": False, "data_dir": str(SHARED_DATA)})
+    return train(config, runs_dir, progress="quiet")
+
+
+@pytest.fixture(scope="session")
+def mnist_runs(tmp_path_factory, shared_data):
+    """Two small keras-cnn runs on MNIST (seeds 0 and 1): about 98% test accuracy each."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    return [_train_small(runs_dir, "mnist", seed) for seed in (0, 1)]
+
+
+@pytest.fixture(scope="session")
+def fashion_run(tmp_path_factory, shared_data):
+    return _train_small(tmp_path_factory.mktemp("fashion-runs"), "fashion-mnist", 0)

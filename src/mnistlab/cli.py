@@ -147,7 +147,9 @@ def cmd_train(args) -> None:
         config = training.build_config(args.config, _train_overrides(args), base)
         run = training.train(config, args.runs_dir, args.name, progress)
     metrics = run.metrics()
-    print(f"test accuracy {metrics['test_accuracy']:.4f}  test loss {metrics['test_loss']:.4f}  "
+    tta = (f"  with test-time augmentation {metrics['test_accuracy_tta']:.4f}"
+           if "test_accuracy_tta" in metrics else "")
+    print(f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}  "
           f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f}s of training)")
     print(f"run folder: {run.path}")
 
@@ -169,6 +171,102 @@ def cmd_runs(args) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
+# ---------------------------------------------------------------- evaluation and shipping
+def _predictor(path: str, runs_dir: str = "runs"):
+    from pathlib import Path
+
+    from mnistlab.predict import load
+
+    if not Path(path).exists() and (Path(runs_dir) / path).exists():
+        path = str(Path(runs_dir) / path)
+    return load(path)
+
+
+def cmd_evaluate(args) -> None:
+    from pathlib import Path
+
+    from mnistlab.evaluation import evaluate, format_metrics, load_split
+    from mnistlab.runs import RunFolder
+
+    predictor = _predictor(args.run, args.runs_dir)
+    folder = predictor.source if predictor.is_ensemble else predictor.source.parent.parent
+    settings = RunFolder(folder).settings() if (Path(folder) / RunFolder.SETTINGS).is_file() else None
+    dataset = (settings or {}).get("dataset") or predictor.meta.get("dataset")
+    images, labels = load_split(dataset, args.split, settings, args.data_dir)
+    out_dir = Path(args.out) if args.out else Path(folder)
+    result = evaluate(predictor, images, labels, out_dir, f"({Path(folder).name}, {args.split})")
+    if args.json:
+        return _print_json(result)
+    print(f"{Path(folder).name} on {dataset} {args.split}: " + format_metrics(result))
+    print("\nfigures: " + ", ".join(result["figures"].values()))
+
+
+def cmd_plot(args) -> None:
+    from mnistlab import plots
+    from mnistlab.runs import resolve_run
+
+    runs = [resolve_run(r, args.runs_dir) for r in args.runs]
+    path = plots.training_curves({r.name: r.history() for r in runs}, args.out)
+    print(f"wrote {path}")
+
+
+def cmd_predict(args) -> None:
+    from mnistlab.predict import predict_files
+
+    predictor = _predictor(args.run, args.runs_dir)
+    results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess)
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            if "error" in r:
+                continue
+            for i, p in enumerate(r["predictions"]):
+                where = r["file"] + (f"[{i}]" if len(r["predictions"]) > 1 else "")
+                top = ", ".join(f"{t['name']} {t['probability']:.3f}" for t in p["top"])
+                print(f"{where}: {p['name']} ({p['probability']:.1%})  top-{len(p['top'])}: {top}")
+    failed = [r for r in results if "error" in r]
+    for r in failed:
+        print(f"mnistlab: error: {r['error']}", file=sys.stderr)
+    if failed:
+        raise SystemExit(1)
+
+
+def cmd_ensemble(args) -> None:
+    from pathlib import Path
+
+    from mnistlab._io import write_json
+    from mnistlab.ensemble import create_ensemble
+    from mnistlab.evaluation import evaluate, load_split
+    from mnistlab.predict import load
+
+    out = create_ensemble(args.runs, args.out)
+    predictor = load(out)
+    images, labels = load_split(predictor.meta["dataset"], "test", data_dir=args.data_dir)
+    result = evaluate(predictor, images, labels, out, "(ensemble, test)")
+    write_json(Path(out) / "metrics.json", {"test_accuracy": result["accuracy"], "test_loss": result["loss"],
+                                           "member_test_accuracy": result["members"]})
+    for source, accuracy in zip(predictor.meta["sources"], result["members"]):
+        print(f"  member {source}: test accuracy {accuracy:.4f}")
+    print(f"ensemble of {len(predictor.models)}: test accuracy {result['accuracy']:.4f}  "
+          f"test loss {result['loss']:.4f}")
+    print(f"saved in {out}")
+
+
+def cmd_export(args) -> None:
+    from mnistlab.export import export
+
+    path = export(_predictor(args.run, args.runs_dir), args.format, args.out)
+    print(f"wrote {path}")
+
+
+def cmd_report(args) -> None:
+    from mnistlab.report import write_report
+    from mnistlab.runs import resolve_run
+
+    print(f"wrote {write_report(resolve_run(args.run, args.runs_dir).path, args.out)}")
 
 
 # ---------------------------------------------------------------- parser
@@ -259,6 +357,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    runs_dir = argparse.ArgumentParser(add_help=False)
+    runs_dir.add_argument("--runs-dir", default="runs", help="where to look for runs given by name")
+    p = sub.add_parser("evaluate", parents=[data_dir, runs_dir],
+                       help="loss, accuracy, per-class metrics, confusion matrix and mistakes of a run")
+    p.add_argument("run", help="run folder (or ensemble folder)")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--out", help="folder for the figures (default: the run folder)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("plot", parents=[runs_dir], help="loss and accuracy curves of one or more runs")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("predict", parents=[runs_dir], help="classify image files (PNG, JPEG, BMP), .npy or IDX")
+    p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--no-preprocess", action="store_true",
+                   help="feed pictures' pixels as they are (no invert, crop, resize, centring)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("ensemble", parents=[data_dir], help="average the probabilities of several runs")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", default="runs/ensemble", help="folder to save the ensemble in")
+    p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("export", parents=[runs_dir], help="export a run or ensemble (ONNX, TorchScript, safetensors)")
+    p.add_argument("run")
+    p.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", parents=[runs_dir], help="a self-contained HTML report of a run")
+    p.add_argument("run")
+    p.add_argument("--out", help="HTML file (default: RUN/report.html)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -111,7 +111,7 @@ def from_dict(cls, data: dict[str, Any], prefix: str = ""):
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(
-            f"unknown setting {prefix}{unknown[0]!r}; known settings are {', '.join(sorted(names))}"
+            f"unknown setting '{prefix}{unknown[0]}'; known settings are {', '.join(sorted(names))}"
         )
     kwargs = {}
     for key, value in data.items():

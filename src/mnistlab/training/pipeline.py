@@ -120,6 +120,11 @@ def _wall(run: RunFolder, started: float) -> float:
 
 
 def _write_figures(run: RunFolder, trainer: Trainer, dataset) -> None:
+    """Curves, and the confusion matrix and worst mistakes of the tested model on the test set."""
     from mnistlab import plots
+    from mnistlab.evaluation import evaluate
+    from mnistlab.predict import Predictor
 
     plots.training_curves({run.name: trainer.callbacks[0].rows}, run.path / "curves.png")
+    predictor = Predictor([trainer.model.to(memory_format=torch.contiguous_format)], dataset.class_names)
+    evaluate(predictor, dataset.test_images, dataset.test_labels, run.path, f"({run.name}, test)")

@@ -26,7 +26,7 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)  # the model builder's keyword options
     subset: int = 0  # train on this many training samples only (0: all); for quick checks
     # how long
-    epochs: int = 8
+    epochs: int = 4
     batch_size: int = 128
     # optimizer
     optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop
@@ -58,11 +58,11 @@ class TrainConfig:
     restore_best: bool = True  # early stopping restores the best weights
     checkpoint_monitor: str = "val_accuracy"  # the best checkpoint maximizes (accuracy) or minimizes (loss) this
     tensorboard: bool = True
-    tta: bool = False  # evaluate with test-time augmentation: average logits over 1-pixel shifts
+    tta: bool = True  # also test with test-time augmentation (logits averaged over the image and its 1-pixel shifts)
     # engine
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16 on CUDA, and for conv nets on CPUs with native bf16) | fp32 | bf16
     channels_last: bool = True  # conv nets in channels_last memory format
     compile: bool = False  # torch.compile the model (slower start, faster steps on GPU)
     eval_batch_size: int = 2000

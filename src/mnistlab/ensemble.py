@@ -1,0 +1,49 @@
+"""Ensembles: several runs whose class probabilities are averaged (the tutorials' model averaging).
+
+An ensemble folder is self-contained: the members' best checkpoints are copied into it, and
+`ensemble.json` lists them, so `evaluate`, `predict`, `export` and `mnistlab.load` take it like a run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from mnistlab._io import write_json
+from mnistlab.errors import MnistlabError
+from mnistlab.models.io import read_model_meta
+from mnistlab.predict import ENSEMBLE_FILE
+
+
+def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
+    """Copy each run's best checkpoint into `out_dir/members/` and describe the ensemble there."""
+    if len(runs) < 2:
+        raise MnistlabError("an ensemble needs at least two runs")
+    out_dir = Path(out_dir)
+    if (out_dir / ENSEMBLE_FILE).exists():
+        raise MnistlabError(f"{out_dir} already holds an ensemble; choose another --out")
+    checkpoints = []
+    for run in runs:
+        path = Path(run)
+        best = path / "checkpoints" / "best.safetensors" if path.is_dir() else path
+        if not best.is_file():
+            raise MnistlabError(f"{run}: no best checkpoint (is it a finished run folder?)")
+        checkpoints.append(best)
+    metas = [read_model_meta(c) for c in checkpoints]
+    names = {tuple(m.get("class_names") or ()) for m in metas}
+    if len(names) != 1 or len({m.get("dataset") for m in metas}) != 1:
+        raise MnistlabError("the runs of an ensemble must share a dataset and its classes; "
+                            f"got {sorted({str(m.get('dataset')) for m in metas})}")
+    (out_dir / "members").mkdir(parents=True, exist_ok=True)
+    members = []
+    for i, checkpoint in enumerate(checkpoints):
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(checkpoint.with_suffix(suffix), out_dir / "members" / f"{i}{suffix}")
+        members.append(f"members/{i}.safetensors")
+    write_json(out_dir / ENSEMBLE_FILE, {
+        "members": members, "sources": [str(Path(r)) for r in runs], "dataset": metas[0].get("dataset"),
+        "class_names": list(names.pop()), "models": [m["model"]["name"] for m in metas],
+    })
+    return out_dir

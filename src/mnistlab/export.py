@@ -1,0 +1,82 @@
+"""Export: a trained model (or ensemble) as ONNX, TorchScript or safetensors.
+
+ONNX and TorchScript files hold the whole pipeline: input raw pixels, float32 (N, 1, H, W) with values
+0-255; output class probabilities (N, classes) (softmax, averaged over an ensemble's members). The batch
+size is dynamic. They run without mnistlab (onnxruntime; torch.jit.load).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mnistlab._io import atomic_write
+from mnistlab.errors import ConfigError, MnistlabError
+from mnistlab.predict import Predictor
+
+FORMATS = ("onnx", "torchscript", "safetensors")
+
+
+class ProbabilityModel(nn.Module):
+    """Raw pixels (N, 1, H, W) -> mean of the members' softmax (N, classes)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = [torch.softmax(member(x), dim=1) for member in self.members]
+        return torch.stack(probabilities).mean(dim=0)
+
+
+def export(predictor: Predictor, fmt: str, out: str | os.PathLike) -> Path:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out = Path(out)
+    module = ProbabilityModel([m.float().eval().to("cpu") for m in predictor.models]).eval()
+    example = torch.zeros(2, 1, *predictor.image_shape)
+    metadata = {"class_names": json.dumps(list(predictor.class_names)), "input": "raw pixels 0-255, float32 "
+                f"(N, 1, {predictor.image_shape[0]}, {predictor.image_shape[1]})", "output": "probabilities"}
+    if fmt == "torchscript":
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks are constant per input size
+            traced = torch.jit.trace(module, example)
+        with atomic_write(out) as f:
+            torch.jit.save(traced, f, _extra_files={"mnistlab.json": json.dumps(metadata)})
+    elif fmt == "onnx":
+        _export_onnx(module, example, out, metadata)
+    else:
+        from safetensors.torch import save
+
+        state = {k: v.contiguous() for k, v in module.state_dict().items()}
+        models = [m.spec for m in predictor.models]
+        with atomic_write(out) as f:
+            f.write(save(state, metadata={**metadata, "output": "weights of mnistlab models",
+                                          "models": json.dumps(models)}))
+    return out
+
+
+def _export_onnx(module: nn.Module, example: torch.Tensor, out: Path, metadata: dict) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise MnistlabError("ONNX export needs the onnx package: pip install 'mnistlab[onnx]'") from None
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(module, (example,), str(tmp), input_names=["pixels"], output_names=["probabilities"],
+                              dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}},
+                              opset_version=17, dynamo=False)
+        model = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)

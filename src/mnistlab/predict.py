@@ -1,0 +1,200 @@
+"""Prediction: a `Predictor` over one model or an ensemble, and reading the user's own files.
+
+`mnistlab.load(path)` takes a run folder, an ensemble folder or a checkpoint (.safetensors) and returns a
+Predictor whose `predict`/`predict_proba` take raw images of shape (N, H, W), (N, 1, H, W) or (N, H*W),
+uint8 or float, pixel values 0-255 with a dark background (as in MNIST).
+
+For photos and drawings, `preprocess_digit` does what made MNIST: greyscale, dark background (inverting
+dark-on-light images), crop to the ink, scale into a 20x20 box keeping the aspect ratio, then centre by
+centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from mnistlab.errors import DataError, MnistlabError
+from mnistlab.models.base import Classifier
+from mnistlab.models.inference import batched_logits
+from mnistlab.models.io import load_model
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+ENSEMBLE_FILE = "ensemble.json"
+
+
+@dataclass
+class Predictor:
+    """One model, or several whose class probabilities are averaged (an ensemble)."""
+
+    models: list[Classifier]
+    class_names: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return self.models[0].image_shape
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.models) > 1
+
+    def member_proba(self, images, batch_size: int = 2000) -> list[np.ndarray]:
+        """Each member's probabilities (N, classes)."""
+        return [torch.softmax(batched_logits(m, images, batch_size), dim=1).cpu().numpy() for m in self.models]
+
+    def predict_proba(self, images, batch_size: int = 2000) -> np.ndarray:
+        """Class probabilities (N, classes) float32: the members' average for an ensemble."""
+        return np.mean(self.member_proba(images, batch_size), axis=0).astype(np.float32)
+
+    def predict(self, images, batch_size: int = 2000) -> np.ndarray:
+        """Predicted class indices (N,) int64."""
+        return self.predict_proba(images, batch_size).argmax(axis=1)
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
+    """A Predictor from a run folder (its best checkpoint), an ensemble folder, or a .safetensors file."""
+    path = Path(path)
+    if (path / ENSEMBLE_FILE).is_file():
+        spec = json.loads((path / ENSEMBLE_FILE).read_text())
+        loaded = [load_model(path / member, device) for member in spec["members"]]
+        return Predictor([m for m, _ in loaded], tuple(spec["class_names"]), spec, path)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.safetensors"
+        if not path.is_file():
+            raise MnistlabError(f"{path.parent.parent} is neither a finished run nor an ensemble "
+                                f"(no checkpoints/best.safetensors, no {ENSEMBLE_FILE})")
+    elif not path.exists():
+        raise MnistlabError(f"{path}: no such run, ensemble or checkpoint")
+    model, meta = load_model(path, device)
+    names = meta.get("class_names") or [str(i) for i in range(model.num_classes)]
+    return Predictor([model], tuple(names), meta, path)
+
+
+# ---------------------------------------------------------------- reading files
+def read_image_file(path: str | os.PathLike) -> np.ndarray:
+    """A picture file as greyscale uint8 (H, W); transparent parts count as white paper."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                rgba = image.convert("RGBA")
+                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(paper, rgba)
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+
+
+def read_input_file(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """(images (N, H, W) or (H, W) uint8/float, is_picture). Pictures are PNG/JPEG/BMP/...; arrays are
+    .npy and IDX files (already in dataset form)."""
+    from mnistlab.data.idx import load_idx
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return read_image_file(path), True
+    if suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False), False
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found") from None
+        except (ValueError, OSError) as e:
+            raise DataError(f"{path}: not a readable .npy array ({e})") from None
+    if "idx" in path.name or suffix == ".gz":
+        return load_idx(path), False
+    raise DataError(f"{path}: unknown file type; give PNG, JPEG, BMP, .npy or IDX files")
+
+
+def preprocess_digit(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
+    """A photo or drawing (H, W) uint8 -> an MNIST-style image (size, size) uint8 (see module docstring)."""
+    from PIL import Image
+
+    img = gray.astype(np.float32)
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
+    if np.median(border) > 127:  # dark ink on light paper: MNIST has light ink on black
+        img = 255.0 - img
+    img -= np.median(np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]))  # paper to 0
+    img = np.clip(img, 0, None)
+    if img.max() < 1:
+        raise DataError("the image is blank: no ink found")
+    img *= 255.0 / img.max()
+    ys, xs = np.nonzero(img > 0.2 * 255)
+    img = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    h, w = img.shape
+    scale = box / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = np.asarray(Image.fromarray(img.astype(np.uint8)).resize((new_w, new_h), Image.LANCZOS), np.float32)
+    canvas = np.zeros((size, size), np.float32)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top:top + new_h, left:left + new_w] = small
+    total = canvas.sum()
+    cy = (canvas.sum(axis=1) * np.arange(size)).sum() / total
+    cx = (canvas.sum(axis=0) * np.arange(size)).sum() / total
+    dy, dx = round((size - 1) / 2 - cy), round((size - 1) / 2 - cx)
+    canvas = np.roll(np.roll(canvas, dy, axis=0), dx, axis=1)
+    return np.clip(canvas, 0, 255).round().astype(np.uint8)
+
+
+def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], preprocess: bool = True
+                     ) -> np.ndarray:
+    """The batch (N, H, W) that a file holds, ready for a Predictor. Pictures are preprocessed (unless
+    `preprocess` is False, when they must already have the model's size); arrays are used as they are."""
+    data, is_picture = read_input_file(path)
+    if is_picture:
+        if preprocess:
+            try:
+                return preprocess_digit(data, image_shape[0], round(image_shape[0] * 20 / 28))[None]
+            except DataError as e:
+                raise DataError(f"{path}: {e}") from None
+        if data.shape != tuple(image_shape):
+            raise DataError(f"{path}: image is {data.shape[1]}x{data.shape[0]} pixels, the model takes "
+                            f"{image_shape[1]}x{image_shape[0]}; drop --no-preprocess to resize it")
+        return data[None]
+    if data.ndim == 2 and data.shape == tuple(image_shape):
+        data = data[None]
+    if data.ndim == 4 and data.shape[1] == 1:
+        data = data[:, 0]
+    if data.ndim == 2 and data.shape[1] == image_shape[0] * image_shape[1]:
+        data = data.reshape(-1, *image_shape)
+    if data.ndim != 3 or data.shape[1:] != tuple(image_shape):
+        raise DataError(f"{path}: array of shape {data.shape} is not a batch of {image_shape[0]}x{image_shape[1]} "
+                        f"images; give (N, H, W), (N, 1, H, W), (N, H*W) or one (H, W) image")
+    return data
+
+
+def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_k: int = 3,
+                  preprocess: bool = True) -> list[dict[str, Any]]:
+    """One result per file: its predictions (one per image in the file) or its error; a bad file does not
+    stop the others."""
+    results = []
+    for path in paths:
+        try:
+            images = images_from_file(path, predictor.image_shape, preprocess)
+        except MnistlabError as e:
+            results.append({"file": str(path), "error": str(e)})
+            continue
+        proba = predictor.predict_proba(images)
+        predictions = []
+        for row in proba:
+            order = np.argsort(-row)[:top_k]
+            predictions.append({
+                "class": int(order[0]), "name": predictor.class_names[order[0]], "probability": float(row[order[0]]),
+                "top": [{"class": int(c), "name": predictor.class_names[c], "probability": float(row[c])}
+                        for c in order],
+            })
+        results.append({"file": str(path), "predictions": predictions})
+    return results

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+import mnistlab
+from mnistlab.cli import main
+from mnistlab.evaluation import classification_metrics, worst_mistakes
+
+
+def test_metrics_by_hand():
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    labels = np.array([0, 1, 1, 1])
+    m = classification_metrics(proba, labels, ["a", "b"])
+    assert m["accuracy"] == 0.75 and m["confusion_matrix"] == [[1, 0], [1, 2]]
+    a, b = m["per_class"]
+    assert (a["precision"], a["recall"]) == (0.5, 1.0) and (b["precision"], b["recall"]) == (1.0, 2 / 3)
+    assert b["f1"] == pytest.approx(0.8) and m["loss"] == pytest.approx(-np.log([0.9, 0.8, 0.4, 0.7]).mean())
+    assert worst_mistakes(proba, labels).tolist() == [2]
+
+
+def test_evaluate_a_run_from_the_command_line(mnist_runs, capsys, tmp_path):
+    run = mnist_runs[0]
+    assert main(["evaluate", str(run.path), "--json", "--out", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == pytest.approx(run.metrics()["test_accuracy"], abs=1e-6)
+    assert np.array(result["confusion_matrix"]).sum() == 10000 and len(result["per_class"]) == 10
+    assert (tmp_path / "confusion.png").is_file() and (tmp_path / "mistakes.png").is_file()
+    assert main(["evaluate", str(run.path), "--split", "val", "--json", "--out", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 2000  # 10% of the 20,000-image subset
+    assert main(["evaluate", str(run.path), "--split", "val"]) == 0
+    assert "confusion matrix (rows: true, columns: predicted)" in capsys.readouterr().out
+
+
+def test_fashion_evaluation_uses_class_names(fashion_run, capsys):
+    assert main(["evaluate", str(fashion_run.path)]) == 0
+    out = capsys.readouterr().out
+    assert "Ankle boot" in out and "T-shirt/top" in out
+    assert fashion_run.metrics()["test_accuracy"] > 0.8
+
+
+def test_reload_gives_identical_predictions(mnist_runs, mnist):
+    predictor = mnistlab.load(mnist_runs[0].path)
+    a = predictor.predict_proba(mnist.test_images[:500])
+    b = mnistlab.load(mnist_runs[0].checkpoint("best")).predict_proba(mnist.test_images[:500].reshape(500, 784))
+    assert np.array_equal(a, b) and a.shape == (500, 10) and np.allclose(a.sum(1), 1, atol=1e-5)
+    assert (predictor.predict(mnist.test_images[:500].astype(np.float32)) == a.argmax(1)).all()
+
+
+def test_plot_runs_overlaid(mnist_runs, tmp_path):
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(mnist_runs[0].path), str(mnist_runs[1].path), "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ensemble_is_evaluated_and_loads_like_a_run(mnist_runs, mnist, tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert main(["ensemble", *(str(r.path) for r in mnist_runs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("member ") == 2 and "ensemble of 2: test accuracy" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= min(metrics["member_test_accuracy"])
+    predictor = mnistlab.load(out)
+    members = [mnistlab.load(r.path).predict_proba(mnist.test_images[:100]) for r in mnist_runs]
+    assert np.allclose(predictor.predict_proba(mnist.test_images[:100]), np.mean(members, axis=0), atol=1e-6)
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert main(["ensemble", str(mnist_runs[0].path)]) == 2
+
+
+def test_report_is_self_contained_and_renders(mnist_runs, tmp_path):
+    import shutil
+    import subprocess
+
+    out = tmp_path / "report.html"
+    assert main(["report", str(mnist_runs[0].path), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.count("data:image/png;base64,") == 3 and "keras-cnn" in text and "src=\"http" not in text
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}/u",
+                    f"--screenshot={shot}", "--window-size=1200,2400", out.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (2400, 1200) and pixels.std() > 20  # text and figures, not a blank page

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+import mnistlab
+from mnistlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def test_images(mnist):
+    return mnist.test_images[:300]
+
+
+def _reference(path, images):
+    return mnistlab.load(path).predict_proba(images)
+
+
+def _check(expected, got):
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-4
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_onnx_matches_mnistlab(mnist_runs, test_images, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(mnist_runs[0].path), "--format", "onnx", "--out", str(out)]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = test_images.astype(np.float32)[:, None]
+    for batch in (x, x[:7], x[:1]):  # dynamic batch size
+        (got,) = session.run(None, {"pixels": batch})
+        _check(_reference(mnist_runs[0].path, test_images[: len(batch)]), got)
+
+
+def test_torchscript_matches_mnistlab_for_an_ensemble(mnist_runs, test_images, tmp_path):
+    ens = tmp_path / "ens"
+    assert main(["ensemble", *(str(r.path) for r in mnist_runs), "--out", str(ens)]) == 0
+    out = tmp_path / "ens.pt"
+    assert main(["export", str(ens), "--format", "torchscript", "--out", str(out)]) == 0
+    module = torch.jit.load(str(out))
+    with torch.no_grad():
+        got = module(torch.from_numpy(test_images.astype(np.float32)[:, None])).numpy()
+    _check(_reference(ens, test_images), got)
+
+
+def test_safetensors_export_holds_weights_and_description(mnist_runs, tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / "w.safetensors"
+    assert main(["export", str(mnist_runs[0].path), "--format", "safetensors", "--out", str(out)]) == 0
+    with safe_open(str(out), "pt") as f:
+        assert "keras-cnn" in f.metadata()["models"] and len(list(f.keys())) > 4
+
+
+def test_bad_export_arguments(mnist_runs, tmp_path):
+    assert main(["export", str(tmp_path / "nope"), "--format", "onnx", "--out", str(tmp_path / "x")]) == 2

@@ -1,0 +1,133 @@
+"""Real (small) trainings on the shared MNIST: run folders, determinism, resume, failures, accuracy."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mnistlab.config import read_toml
+from mnistlab.errors import MnistlabError
+from mnistlab.runs import RunFolder, list_runs
+from mnistlab.training import TrainConfig, build_config, resume, train
+from mnistlab.training.callbacks import Callback
+
+QUICK = dict(subset=3000, epochs=2, batch_size=64, tensorboard=False, tta=False)
+
+
+def small(**kwargs) -> TrainConfig:
+    return build_config(overrides={"model": "mlp", "lr": 0.05, **QUICK, **kwargs})
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in rows]
+
+
+def test_run_folder_holds_everything(tmp_path):
+    run = train(small(tensorboard=True), tmp_path, progress="quiet", command="mnistlab train --test")
+    names = {p.name for p in run.path.iterdir()}
+    assert {"settings.toml", "command.txt", "environment.json", "run.json", "history.csv", "metrics.json",
+            "checkpoints", "curves.png"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    assert {p.name for p in run.checkpoints.iterdir()} == {"best.safetensors", "best.json", "last.safetensors",
+                                                           "last.json", "last-state.pt"}
+    assert run.name == "mnist-mlp-1" and run.state() == "finished"
+    assert (run.path / "command.txt").read_text() == "mnistlab train --test\n"
+    env = json.loads((run.path / "environment.json").read_text())
+    assert env["torch"] == torch.__version__ and env["device"] == "cpu"
+    metrics = run.metrics()
+    assert metrics["test_accuracy"] > 0.85 and metrics["epochs"] == 2 and metrics["parameters"] == 269_322
+    assert [r["epoch"] for r in run.history()] == [1, 2]
+    best = json.loads((run.checkpoints / "best.json").read_text())
+    assert best["model"]["name"] == "mlp" and best["class_names"][3] == "3" and best["dataset"] == "mnist"
+    # the saved settings read back as a config repeat the run
+    assert build_config(run.path / "settings.toml") == small(tensorboard=True)
+    second = train(small(), tmp_path, progress="quiet")
+    assert second.name == "mnist-mlp-2"
+    rows = list_runs(tmp_path)
+    assert [r["name"] for r in rows] == ["mnist-mlp-1", "mnist-mlp-2"] and rows[0]["state"] == "finished"
+
+
+def test_seed_repeats_a_run_exactly(tmp_path):
+    config = small(model="keras-cnn", augment={"rotate": 10, "shift": 0.1}, lr=0.02)
+    a = train(config, tmp_path, progress="quiet")
+    b = train(config, tmp_path, progress="quiet")
+    assert comparable(a.history()) == comparable(b.history())
+    wa, wb = load_file(a.checkpoint("last")), load_file(b.checkpoint("last"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    c = train(small(model="keras-cnn", augment={"rotate": 10, "shift": 0.1}, lr=0.02, seed=1), tmp_path,
+              progress="quiet")
+    assert comparable(c.history()) != comparable(a.history())
+
+
+class InterruptAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, trainer, epoch):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interrupt_matches_the_uninterrupted_run(tmp_path):
+    config = small(model="keras-cnn", epochs=3, lr=0.02, augment={"rotate": 5}, schedule="plateau",
+                   plateau_patience=1, early_stopping=5)
+    whole = train(config, tmp_path / "a", progress="quiet")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", progress="quiet", callbacks=[InterruptAt(3)])
+    interrupted = RunFolder.open(tmp_path / "b" / "mnist-keras-cnn-1")
+    assert interrupted.state() == "interrupted" and len(interrupted.history()) == 2
+    resumed = resume(interrupted.path, progress="quiet")
+    assert resumed.state() == "finished"
+    assert comparable(resumed.history()) == comparable(whole.history())
+    wa, wb = load_file(whole.checkpoint("last")), load_file(resumed.checkpoint("last"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert resumed.metrics()["test_accuracy"] == whole.metrics()["test_accuracy"]
+    with pytest.raises(MnistlabError, match="already finished"):
+        resume(resumed.path)
+
+
+def test_diverging_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_path):
+    class Explode(Callback):
+        def on_epoch_begin(self, trainer, epoch):
+            if epoch == 2:
+                for group in trainer.optimizer.param_groups:
+                    group["lr"] = float("inf")
+                trainer.base_lr = float("inf")
+
+    with pytest.raises(MnistlabError, match="training loss became nan in epoch 2; lower the learning rate"):
+        train(small(), tmp_path, progress="quiet", callbacks=[Explode()])
+    run = RunFolder.open(tmp_path / "mnist-mlp-1")
+    assert run.state() == "failed" and "nan" in run.status()["error"]
+    assert run.checkpoint("best").exists() and json.loads((run.checkpoints / "best.json").read_text())["epoch"] == 1
+
+
+def test_validation_modes(tmp_path):
+    on_test = train(small(validation="test", epochs=1), tmp_path, progress="quiet")
+    assert on_test.history()[0]["val_accuracy"] == pytest.approx(on_test.metrics()["test_accuracy"])
+    none = train(small(validation="none", epochs=1), tmp_path, progress="quiet")
+    assert none.history()[0]["val_loss"] is None and none.metrics()["best_val_accuracy"] is None
+    assert none.checkpoint("best").exists()
+
+
+def test_tensorboard_events_hold_the_history(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(small(tensorboard=True, epochs=2), tmp_path, progress="quiet")
+    events = EventAccumulator(str(run.path))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/loss", "train/accuracy", "validation/loss", "validation/accuracy", "info/lr"} <= set(tags)
+    assert len(events.Scalars("validation/accuracy")) == 2
+
+
+@pytest.mark.slow
+def test_keras_cnn_one_epoch_on_full_mnist(tmp_path):
+    """The Keras tutorial CNN, one real epoch on all of MNIST: >= 98% test accuracy."""
+    config = build_config(overrides={"model": "keras-cnn", "epochs": 1, "optimizer": "adam", "lr": 1e-3,
+                                     "batch_size": 32, "tta": False,
+                                     "schedule": "constant", "weight_decay": 0.0, "label_smoothing": 0.0,
+                                     "tensorboard": False})
+    run = train(config, tmp_path, progress="quiet")
+    assert run.metrics()["test_accuracy"] >= 0.98
+    assert read_toml(run.path / "settings.toml")["model"] == "keras-cnn"
