@@ -269,6 +269,27 @@ def cmd_report(args) -> None:
     print(f"wrote {write_report(resolve_run(args.run, args.runs_dir).path, args.out)}")
 
 
+# ---------------------------------------------------------------- recipes
+def cmd_recipes(args) -> None:
+    from mnistlab.recipes import list_recipes, load_recipe
+
+    recipes = [load_recipe(n) for n in list_recipes()]
+    if args.json:
+        return _print_json([{"name": r.name, "title": r.title, "source": r.source, "published": r.published,
+                             "ensemble": r.ensemble, "settings": r.settings} for r in recipes])
+    width = max(len(r.name) for r in recipes)
+    for r in recipes:
+        published = ", ".join(f"{k} {v:.4g}" for k, v in r.published.items()) or "no published figure"
+        print(f"{r.name:<{width}}  {r.title}\n{'':<{width}}  published: {published}")
+
+
+def cmd_reproduce(args) -> None:
+    from mnistlab.reproduce import reproduce
+
+    reproduce(args.names or None, args.seeds, args.quick, args.runs_dir, args.out, args.data_dir,
+              log=lambda m: print(m, flush=True))
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -397,6 +418,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--out", help="HTML file (default: RUN/report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("recipes", help="list the recipes with their published figures")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("reproduce", parents=[data_dir], help="run recipes over seeds; table of ours vs published")
+    p.add_argument("names", nargs="*", metavar="RECIPE", help="recipes to run (default: all)")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="1 epoch on 3,000 images: a smoke test, not a result")
+    p.add_argument("--runs-dir", default="runs/reproduce")
+    p.add_argument("--out", help="folder for reproduce.md and reproduce.json (default: --runs-dir)")
+    p.set_defaults(func=cmd_reproduce)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""`mnistlab reproduce`: run recipes over seeds and tabulate mnistlab's figures beside the published ones."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from mnistlab._io import write_json, write_text
+from mnistlab.config import merge
+from mnistlab.recipes import Recipe, list_recipes, load_recipe
+
+# --quick: enough to prove every recipe runs end to end, not to reproduce its figure.
+QUICK = {"epochs": 1, "subset": 3000, "early_stopping": 0, "tensorboard": False}
+METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "test_loss")
+
+
+def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
+    if ensemble_result is not None:
+        return {"test_accuracy": ensemble_result["accuracy"], "test_loss": ensemble_result["loss"]}
+    metrics, history = run.metrics(), run.history()
+    last = history[-1] if history else {}
+    figures = {"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
+               "train_accuracy": last.get("accuracy")}
+    if metrics.get("best_val_accuracy") is not None:
+        figures["val_accuracy"] = metrics["best_val_accuracy"]
+    return figures
+
+
+def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None
+                     ) -> dict[str, Any]:
+    from mnistlab.training import build_config, train
+
+    settings = merge(recipe.settings, QUICK) if quick else dict(recipe.settings)
+    if data_dir:
+        settings["data_dir"] = data_dir
+    per_seed: list[dict[str, float]] = []
+    started = time.perf_counter()
+    device = epochs = None
+    for seed in range(seeds):
+        if recipe.ensemble > 1:
+            members = [train(build_config(overrides={**settings, "seed": 100 * seed + m}), runs_dir,
+                             f"{recipe.name}-s{seed}-m{m}", progress="quiet") for m in range(recipe.ensemble)]
+            per_seed.append(_ensemble_figures(members, runs_dir / f"{recipe.name}-s{seed}-ensemble"))
+            run = members[-1]
+        else:
+            run = train(build_config(overrides={**settings, "seed": seed}), runs_dir, f"{recipe.name}-s{seed}",
+                        progress="quiet")
+            per_seed.append(_figures(run))
+        device, epochs = run.metrics()["device"], run.metrics()["epochs"]
+    row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
+           "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": device,
+           "quick": quick, "mnistlab": {}}
+    for key in METRICS:
+        values = [f[key] for f in per_seed if f.get(key) is not None]
+        if values:
+            row["mnistlab"][key] = {"mean": statistics.fmean(values),
+                                    "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return row
+
+
+def _ensemble_figures(members, out: Path) -> dict[str, float]:
+    from mnistlab.ensemble import create_ensemble
+    from mnistlab.evaluation import evaluate, load_split
+    from mnistlab.predict import load
+
+    predictor = load(create_ensemble([m.path for m in members], out))
+    settings = members[0].settings()
+    images, labels = load_split(settings["dataset"], "test", settings)
+    return _figures(None, evaluate(predictor, images, labels))
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["| recipe | published | mnistlab (mean ± std) | seeds | epochs | wall time | device |",
+             "|---|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        keys = [k for k in METRICS if k in r["published"] or (not r["published"] and k == "test_accuracy")]
+        published = ", ".join(f"{k.replace('_accuracy', '')} {_percent(v) if 'loss' not in k else f'{v:.4f}'}"
+                              for k, v in r["published"].items()) or "none published"
+        ours = []
+        for k in keys:
+            m = r["mnistlab"].get(k)
+            if m:
+                value = (f"{100 * m['mean']:.2f}% ± {100 * m['std']:.2f}" if "loss" not in k
+                         else f"{m['mean']:.4f} ± {m['std']:.4f}")
+                ours.append(f"{k.replace('_accuracy', '')} {value}")
+        lines.append(f"| {r['recipe']}{' (quick)' if r['quick'] else ''} | {published} | {', '.join(ours)} | "
+                     f"{r['seeds']} | {r['epochs']} | {r['wall_seconds']:.0f} s | {r['device']} |")
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = False,
+              runs_dir: str | os.PathLike = "runs/reproduce", out: str | os.PathLike | None = None,
+              data_dir: str | None = None, log=print) -> list[dict[str, Any]]:
+    """Run the recipes (all tutorial recipes by default) and write reproduce.md / reproduce.json."""
+    recipes = [load_recipe(n) for n in (names or list_recipes())]
+    runs_dir = Path(runs_dir)
+    rows = []
+    for recipe in recipes:
+        log(f"reproducing {recipe.name}{' (quick)' if quick else ''} over {seeds} seed(s)...")
+        rows.append(reproduce_recipe(recipe, seeds, runs_dir, quick, data_dir))
+    table = format_table(rows)
+    out = Path(out) if out else runs_dir
+    import torch
+
+    header = (f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n")
+    write_text(out / "reproduce.md", header + table)
+    write_json(out / "reproduce.json", rows)
+    log(header + table)
+    return rows

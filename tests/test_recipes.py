@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from mnistlab.cli import main
+from mnistlab.errors import ConfigError
+from mnistlab.recipes import list_recipes, load_recipe
+
+TUTORIAL = ["logreg", "mlp-256", "vanilla-cnn", "vanilla-cnn-dropout", "allconv", "allconv-augment",
+            "allconv-ensemble", "keras-cnn", "lenet5-fashion", "tf-dense", "tf-cnn", "keras-logreg"]
+
+
+def test_every_tutorial_recipe_is_shipped_with_its_figures():
+    assert set(TUTORIAL) <= set(list_recipes())
+    assert load_recipe("logreg").published == {"val_accuracy": 0.936, "test_accuracy": 0.924}
+    assert load_recipe("allconv-ensemble").ensemble == 4
+    keras = load_recipe("keras-cnn").settings
+    assert keras["validation"] == "test" and keras["early_stopping"] == 15 and keras["schedule"] == "plateau"
+
+
+def test_recipes_command_lists_published_figures(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    assert "mlp-256" in out and "test_accuracy 0.9737" in out and "val_accuracy 0.901" in out
+
+
+def test_own_recipe_file_and_bad_recipes(tmp_path):
+    good = tmp_path / "mine.toml"
+    good.write_text('[recipe]\ntitle = "mine"\n[settings]\nmodel = "linear"\nepochs = 2\n')
+    assert load_recipe(good).settings == {"model": "linear", "epochs": 2}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[recipe]\ntitle = "bad"\n[settings]\nmodel = "linear"\nepochz = 2\n')
+    with pytest.raises(ConfigError, match="unknown setting 'epochz'"):
+        load_recipe(bad)
+    with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
+        load_recipe("nope")
+
+
+def test_train_with_a_recipe_and_overriding_flags(tmp_path, capsys):
+    assert main(["train", "--recipe", "keras-logreg", "--epochs", "1", "--subset", "2000", "--runs-dir",
+                 str(tmp_path), "-q", "--no-tensorboard"]) == 0
+    run = tmp_path / "mnist-linear-1"
+    settings = (run / "settings.toml").read_text()
+    assert "epochs = 1" in settings and "batch_size = 32" in settings
+
+
+def test_reproduce_quick_runs_recipes_end_to_end(tmp_path, capsys):
+    assert main(["reproduce", "logreg", "lenet5-fashion", "allconv-ensemble", "--quick", "--runs-dir",
+                 str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "reproduce.json").read_text())
+    assert [r["recipe"] for r in rows] == ["logreg", "lenet5-fashion", "allconv-ensemble"]
+    assert all(0 < r["mnistlab"]["test_accuracy"]["mean"] <= 1 for r in rows)
+    table = (tmp_path / "reproduce.md").read_text()
+    assert "| logreg (quick) | val 93.60%, test 92.40% |" in table
