@@ -102,7 +102,7 @@ def _fit(config: TrainConfig, run: RunFolder, progress: str, command: str, callb
     except BaseException as error:
         run.set_state("failed", error=str(error) or type(error).__name__, wall_seconds=_wall(run, started))
         raise
-    history = trainer.callbacks[0].rows
+    history = _history(trainer)
     vals = [r["val_accuracy"] for r in history if r.get("val_accuracy") is not None]
     metrics = {**final, "best_val_accuracy": max(vals) if vals else None,
                "best_epoch": next((c.best_epoch for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None),
@@ -112,6 +112,10 @@ def _fit(config: TrainConfig, run: RunFolder, progress: str, command: str, callb
     _write_figures(run, trainer, dataset)
     run.set_state("finished", wall_seconds=_wall(run, started))
     return run
+
+
+def _history(trainer: Trainer) -> list[dict[str, float]]:
+    return next(c for c in trainer.callbacks if isinstance(c, History)).rows
 
 
 def _wall(run: RunFolder, started: float) -> float:
@@ -125,6 +129,6 @@ def _write_figures(run: RunFolder, trainer: Trainer, dataset) -> None:
     from mnistlab.evaluation import evaluate
     from mnistlab.predict import Predictor
 
-    plots.training_curves({run.name: trainer.callbacks[0].rows}, run.path / "curves.png")
+    plots.training_curves({run.name: _history(trainer)}, run.path / "curves.png")
     predictor = Predictor([trainer.model.to(memory_format=torch.contiguous_format)], dataset.class_names)
     evaluate(predictor, dataset.test_images, dataset.test_labels, run.path, f"({run.name}, test)")
