@@ -79,55 +79,42 @@ def cmd_data_show(args) -> None:
 
 
 # ---------------------------------------------------------------- models
-def _model_options(pairs: list[str]) -> dict:
-    from mnistlab.config import parse_key_values
-
-    return parse_key_values(pairs, "--option")
-
-
 def cmd_models(args) -> None:
+    from mnistlab.config import parse_key_values
     from mnistlab.models import count_parameters, create_model, get_model_entry, list_models
 
     if args.action == "show":
         from mnistlab.models.summary import format_summary
 
-        model = create_model(args.name, **_model_options(args.option))
+        model = create_model(args.name, **parse_key_values(args.option, "--option"))
         print(format_summary(model, args.name))
         return
-    names = list_models(args.pattern)
-    rows = [(n, f"{count_parameters(create_model(n)):,}", get_model_entry(n).description) for n in names]
+    rows = [{"name": n, "parameters": count_parameters(create_model(n)), "description": get_model_entry(n).description}
+            for n in list_models(args.pattern)]
     if args.json:
-        return _print_json([{"name": n, "parameters": int(p.replace(",", "")), "description": d}
-                            for n, p, d in rows])
-    w0, w1 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+        return _print_json(rows)
+    w0, w1 = max(len(r["name"]) for r in rows), max(len(f"{r['parameters']:,}") for r in rows)
     print(f"{'model':<{w0}}  {'params':>{w1}}  description")
-    for name, params, desc in rows:
-        print(f"{name:<{w0}}  {params:>{w1}}  {desc}")
+    for r in rows:
+        print(f"{r['name']:<{w0}}  {r['parameters']:>{w1},}  {r['description']}")
 
 
 # ---------------------------------------------------------------- training
-# flag -> setting; flags left out (None) do not override the config file or recipe.
-TRAIN_FLAGS = {
-    "dataset": str, "model": str, "epochs": int, "batch_size": int, "optimizer": str, "lr": float,
-    "momentum": float, "weight_decay": float, "l2": float, "schedule": str, "warmup": float,
-    "label_smoothing": float, "grad_clip": float, "validation": str, "val_split": float, "early_stopping": int,
-    "seed": int, "device": str, "precision": str, "subset": int,
-}
+# Flags named like the settings they set; flags left out (None) do not override the config file or recipe.
+TRAIN_FLAGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
+               "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "validation", "val_split",
+               "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last", "compile",
+               "subset")
 
 
 def _train_overrides(args) -> dict:
     from mnistlab.config import parse_key_values
 
     overrides = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
-    if args.data_dir:
-        overrides["data_dir"] = args.data_dir
     if args.option:
         overrides["model_options"] = parse_key_values(args.option, "--option")
     if args.augment:
         overrides["augment"] = parse_key_values(args.augment, "--augment")
-    for flag in ("compile", "tta", "nesterov", "channels_last", "tensorboard"):
-        if getattr(args, flag) is not None:
-            overrides[flag] = getattr(args, flag)
     overrides.update(parse_key_values(args.set, "--set"))
     return overrides
 
@@ -175,31 +162,21 @@ def cmd_runs(args) -> None:
 
 # ---------------------------------------------------------------- evaluation and shipping
 def _predictor(path: str, runs_dir: str = "runs"):
-    from pathlib import Path
-
     from mnistlab.predict import load
+    from mnistlab.runs import find_run_path
 
-    if not Path(path).exists() and (Path(runs_dir) / path).exists():
-        path = str(Path(runs_dir) / path)
-    return load(path)
+    return load(find_run_path(path, runs_dir))
 
 
 def cmd_evaluate(args) -> None:
-    from pathlib import Path
+    from mnistlab.evaluation import evaluate_saved, format_metrics
+    from mnistlab.runs import find_run_path
 
-    from mnistlab.evaluation import evaluate, format_metrics, load_split
-    from mnistlab.runs import RunFolder
-
-    predictor = _predictor(args.run, args.runs_dir)
-    folder = predictor.source if predictor.is_ensemble else predictor.source.parent.parent
-    settings = RunFolder(folder).settings() if (Path(folder) / RunFolder.SETTINGS).is_file() else None
-    dataset = (settings or {}).get("dataset") or predictor.meta.get("dataset")
-    images, labels = load_split(dataset, args.split, settings, args.data_dir)
-    out_dir = Path(args.out) if args.out else Path(folder)
-    result = evaluate(predictor, images, labels, out_dir, f"({Path(folder).name}, {args.split})")
+    folder, dataset, result = evaluate_saved(find_run_path(args.run, args.runs_dir), args.split, args.out,
+                                             args.data_dir)
     if args.json:
         return _print_json(result)
-    print(f"{Path(folder).name} on {dataset} {args.split}: " + format_metrics(result))
+    print(f"{folder.name} on {dataset} {args.split}: " + format_metrics(result))
     print("\nfigures: " + ", ".join(result["figures"].values()))
 
 
@@ -235,22 +212,13 @@ def cmd_predict(args) -> None:
 
 
 def cmd_ensemble(args) -> None:
-    from pathlib import Path
-
-    from mnistlab._io import write_json
-    from mnistlab.ensemble import create_ensemble
-    from mnistlab.evaluation import evaluate, load_split
-    from mnistlab.predict import load
+    from mnistlab.ensemble import create_ensemble, evaluate_ensemble
 
     out = create_ensemble(args.runs, args.out)
-    predictor = load(out)
-    images, labels = load_split(predictor.meta["dataset"], "test", data_dir=args.data_dir)
-    result = evaluate(predictor, images, labels, out, "(ensemble, test)")
-    write_json(Path(out) / "metrics.json", {"test_accuracy": result["accuracy"], "test_loss": result["loss"],
-                                           "member_test_accuracy": result["members"]})
-    for source, accuracy in zip(predictor.meta["sources"], result["members"]):
+    result = evaluate_ensemble(out, args.data_dir)
+    for source, accuracy in zip(args.runs, result["members"]):
         print(f"  member {source}: test accuracy {accuracy:.4f}")
-    print(f"ensemble of {len(predictor.models)}: test accuracy {result['accuracy']:.4f}  "
+    print(f"ensemble of {len(args.runs)}: test accuracy {result['accuracy']:.4f}  "
           f"test loss {result['loss']:.4f}")
     print(f"saved in {out}")
 

@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+from typing import Any
+
 from mnistlab._io import write_json
 from mnistlab.errors import MnistlabError
 from mnistlab.models.io import read_model_meta
@@ -47,3 +49,15 @@ def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         "class_names": list(names.pop()), "models": [m["model"]["name"] for m in metas],
     })
     return out_dir
+
+
+def evaluate_ensemble(ensemble_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None
+                      ) -> dict[str, Any]:
+    """Test-set metrics of an ensemble, each member's accuracy beside them; writes metrics.json and the
+    figures into the ensemble folder."""
+    from mnistlab.evaluation import evaluate_saved
+
+    _, _, result = evaluate_saved(ensemble_dir, "test", data_dir=data_dir)
+    write_json(Path(ensemble_dir) / "metrics.json", {"test_accuracy": result["accuracy"], "test_loss": result["loss"],
+                                                     "member_test_accuracy": result["members"]})
+    return result

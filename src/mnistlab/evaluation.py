@@ -105,6 +105,22 @@ def format_metrics(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | os.PathLike | None = None,
+                   data_dir: str | os.PathLike | None = None) -> tuple[Path, str, dict[str, Any]]:
+    """Evaluate a run folder, ensemble folder or checkpoint on a split of its dataset, writing the figures
+    to `out_dir` (default: the run's or ensemble's folder). Returns (folder, dataset name, metrics)."""
+    from mnistlab.predict import load
+    from mnistlab.runs import RunFolder
+
+    predictor = load(path)
+    folder = Path(predictor.source if predictor.is_ensemble else predictor.source.parent.parent)
+    settings = RunFolder(folder).settings() if (folder / RunFolder.SETTINGS).is_file() else None
+    dataset = (settings or {}).get("dataset") or predictor.meta.get("dataset")
+    images, labels = load_split(dataset, split, settings, data_dir)
+    result = evaluate(predictor, images, labels, Path(out_dir) if out_dir else folder, f"({folder.name}, {split})")
+    return folder, dataset, result
+
+
 def load_split(dataset: str, split: str, settings: dict[str, Any] | None = None,
                data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) of "train", "test" or "val"; "val" is the held-out part of train that a run's

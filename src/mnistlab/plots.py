@@ -25,20 +25,18 @@ def _pyplot():
     return plt
 
 
-def _save(fig, out: str | os.PathLike | None) -> Path | bytes:
-    """Write `fig` as PNG to `out` (atomically) or, when `out` is None, return the PNG bytes."""
+def _save(fig, out: str | os.PathLike) -> Path:
+    """Write `fig` as PNG to `out`, atomically."""
     plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    if out is None:
-        return buffer.getvalue()
     with atomic_write(out) as f:
         f.write(buffer.getvalue())
     return Path(out)
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str], out: str | os.PathLike | None, title: str = "",
+def image_grid(images: np.ndarray, titles: Sequence[str], out: str | os.PathLike, title: str = "",
                columns: int = 0, title_colors: Sequence[str] | None = None):
     """A grid of grey images (N, H, W) uint8, each with a caption."""
     plt = _pyplot()

@@ -27,15 +27,12 @@ def _img(path: Path) -> str:
 def write_report(run_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write `report.html` (or `out`) for a finished run, computing missing figures on the test set."""
     from mnistlab import plots
-    from mnistlab.evaluation import evaluate, load_split
-    from mnistlab.predict import load
+    from mnistlab.evaluation import evaluate_saved
 
     run = RunFolder.open(run_path)
     settings, metrics = run.settings(), run.metrics()
     curves = plots.training_curves({run.name: run.history()}, run.path / "curves.png")
-    predictor = load(run.path)
-    images, labels = load_split(settings["dataset"], "test", settings)
-    result = evaluate(predictor, images, labels, run.path, f"({run.name}, test)")
+    _, _, result = evaluate_saved(run.path)
     per_class = "".join(
         f"<tr><td>{html.escape(c['name'])}</td><td>{c['precision']:.4f}</td><td>{c['recall']:.4f}</td>"
         f"<td>{c['f1']:.4f}</td><td>{c['support']}</td></tr>" for c in result["per_class"])

@@ -63,14 +63,10 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
 
 
 def _ensemble_figures(members, out: Path) -> dict[str, float]:
-    from mnistlab.ensemble import create_ensemble
-    from mnistlab.evaluation import evaluate, load_split
-    from mnistlab.predict import load
+    from mnistlab.ensemble import create_ensemble, evaluate_ensemble
 
-    predictor = load(create_ensemble([m.path for m in members], out))
-    settings = members[0].settings()
-    images, labels = load_split(settings["dataset"], "test", settings)
-    return _figures(None, evaluate(predictor, images, labels))
+    ensemble_dir = create_ensemble([m.path for m in members], out)
+    return _figures(None, evaluate_ensemble(ensemble_dir, members[0].settings().get("data_dir")))
 
 
 def _percent(value: float) -> str:

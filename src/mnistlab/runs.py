@@ -162,11 +162,16 @@ def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
-def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> RunFolder:
-    """A run folder given as a path, or as a name inside `runs_dir`."""
+def find_run_path(run: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> Path:
+    """A run, ensemble or checkpoint given as a path, or as a name inside `runs_dir`."""
     path = Path(run)
     if not path.exists() and (Path(runs_dir) / run).exists():
         path = Path(runs_dir) / run
     if not path.exists():
-        raise MnistlabError(f"run {str(run)!r} not found (neither a folder nor a run in {runs_dir}/)")
-    return RunFolder.open(path)
+        raise MnistlabError(f"run {str(run)!r} not found (neither a path nor a run in {runs_dir}/)")
+    return path
+
+
+def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> RunFolder:
+    """A run folder given as a path, or as a name inside `runs_dir`."""
+    return RunFolder.open(find_run_path(run, runs_dir))

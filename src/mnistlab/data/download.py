@@ -21,12 +21,6 @@ class _Mismatch(Exception):
     pass
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fetch(url: str, dest: Path, expected_sha256: str | None, timeout: float, progress) -> None:
