@@ -52,3 +52,11 @@ def test_reproduce_quick_runs_recipes_end_to_end(tmp_path, capsys):
     assert all(0 < r["mnistlab"]["test_accuracy"]["mean"] <= 1 for r in rows)
     table = (tmp_path / "reproduce.md").read_text()
     assert "| logreg (quick) | val 93.60%, test 92.40% |" in table
+
+
+def test_reproduce_keeps_rows_of_recipes_not_rerun(tmp_path):
+    main(["reproduce", "logreg", "--quick", "--runs-dir", str(tmp_path)])
+    main(["reproduce", "tf-dense", "logreg", "--quick", "--runs-dir", str(tmp_path)])
+    rows = json.loads((tmp_path / "reproduce.json").read_text())
+    assert [r["recipe"] for r in rows] == ["logreg", "tf-dense"]
+    assert "| tf-dense (quick) |" in (tmp_path / "reproduce.md").read_text()

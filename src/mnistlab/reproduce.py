@@ -92,18 +92,33 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the rows of recipes not re-run this time, so a table can be built up over several invocations."""
+    if not previous.is_file():
+        return rows
+    import json
+
+    fresh = {r["recipe"]: r for r in rows}
+    merged = [fresh.pop(r["recipe"], r) for r in json.loads(previous.read_text())]
+    return merged + [r for r in rows if r["recipe"] in fresh]
+
+
 def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = False,
               runs_dir: str | os.PathLike = "runs/reproduce", out: str | os.PathLike | None = None,
               data_dir: str | None = None, log=print) -> list[dict[str, Any]]:
-    """Run the recipes (all tutorial recipes by default) and write reproduce.md / reproduce.json."""
+    """Run the recipes (all tutorial recipes by default) and write reproduce.md / reproduce.json.
+
+    Rows already in `out`/reproduce.json for other recipes are kept; rows for the recipes run now are replaced.
+    """
     recipes = [load_recipe(n) for n in (names or list_recipes())]
     runs_dir = Path(runs_dir)
     rows = []
     for recipe in recipes:
         log(f"reproducing {recipe.name}{' (quick)' if quick else ''} over {seeds} seed(s)...")
         rows.append(reproduce_recipe(recipe, seeds, runs_dir, quick, data_dir))
-    table = format_table(rows)
     out = Path(out) if out else runs_dir
+    rows = _merge_rows(out / "reproduce.json", rows)
+    table = format_table(rows)
     import torch
 
     header = (f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
