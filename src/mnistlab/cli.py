@@ -244,11 +244,15 @@ def cmd_recipes(args) -> None:
     recipes = [load_recipe(n) for n in list_recipes()]
     if args.json:
         return _print_json([{"name": r.name, "title": r.title, "source": r.source, "published": r.published,
-                             "ensemble": r.ensemble, "settings": r.settings} for r in recipes])
+                             "ensemble": r.ensemble, "target": r.target, "settings": r.settings} for r in recipes])
     width = max(len(r.name) for r in recipes)
     for r in recipes:
-        published = ", ".join(f"{k} {v:.4g}" for k, v in r.published.items()) or "no published figure"
-        print(f"{r.name:<{width}}  {r.title}\n{'':<{width}}  published: {published}")
+        if r.is_record:
+            figures = "record target: " + ", ".join(f"{k} {v:.4g}" for k, v in r.target.items())
+        else:
+            figures = "published: " + (", ".join(f"{k} {v:.4g}" for k, v in r.published.items())
+                                       or "no published figure")
+        print(f"{r.name:<{width}}  {r.title}\n{'':<{width}}  {figures}")
 
 
 def cmd_reproduce(args) -> None:
@@ -392,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recipes)
 
     p = sub.add_parser("reproduce", parents=[data_dir], help="run recipes over seeds; table of ours vs published")
-    p.add_argument("names", nargs="*", metavar="RECIPE", help="recipes to run (default: all)")
+    p.add_argument("names", nargs="*", metavar="RECIPE", help="recipes to run (default: all but the records)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="1 epoch on 3,000 images: a smoke test, not a result")
     p.add_argument("--runs-dir", default="runs/reproduce")

@@ -92,6 +92,11 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def default_recipes() -> list[Recipe]:
+    """Every recipe but the records: those are measured for time to accuracy by bench/time_to_accuracy.py."""
+    return [r for r in map(load_recipe, list_recipes()) if not r.is_record]
+
+
 def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Keep the rows of recipes not re-run this time, so a table can be built up over several invocations."""
     if not previous.is_file():
@@ -106,11 +111,11 @@ def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, An
 def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = False,
               runs_dir: str | os.PathLike = "runs/reproduce", out: str | os.PathLike | None = None,
               data_dir: str | None = None, log=print) -> list[dict[str, Any]]:
-    """Run the recipes (all tutorial recipes by default) and write reproduce.md / reproduce.json.
+    """Run the recipes (by default all but the records, which bench/time_to_accuracy.py measures) and write reproduce.md / reproduce.json.
 
     Rows already in `out`/reproduce.json for other recipes are kept; rows for the recipes run now are replaced.
     """
-    recipes = [load_recipe(n) for n in (names or list_recipes())]
+    recipes = [load_recipe(n) for n in names] if names else default_recipes()
     runs_dir = Path(runs_dir)
     rows = []
     for recipe in recipes:

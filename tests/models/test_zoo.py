@@ -42,6 +42,19 @@ def test_published_parameter_counts():
     assert "Trainable params: 72,890" in text and "Non-trainable params: 448" in text
 
 
+def test_fastnet_widths_and_space_to_depth():
+    from mnistlab.models.zoo import SpaceToDepth
+
+    x = torch.arange(2 * 1 * 5 * 6, dtype=torch.float32).view(2, 1, 5, 6)
+    y = SpaceToDepth(2)(x)  # odd sizes are cropped to whole 2x2 patches
+    assert y.shape == (2, 4, 2, 3) and y[0, :, 0, 0].tolist() == [0.0, 1.0, 6.0, 7.0]
+    wide = create_model("fastnet", widths=(32, 64, 128))
+    assert wide(torch.zeros(2, 28, 28)).shape == (2, 10)
+    assert count_parameters(wide) > count_parameters(create_model("fastnet"))
+    with pytest.raises(ConfigError, match="fastnet: 4 blocks pool a 28x28 image to nothing"):
+        create_model("fastnet", widths=(8, 8, 8, 8))
+
+
 def test_every_accepted_input_gives_the_same_logits():
     model = create_model("keras-cnn").eval()
     images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)

@@ -22,17 +22,18 @@ class AugmentConfig:
     shear: float = 0.0  # horizontal shear factor drawn from U(-shear, shear) (x' = x + shear * y)
     shift: float = 0.0  # translation, a fraction of the image size per axis, from U(-shift, shift)
     erase: float = 0.0  # probability of blanking one random rectangle (2-20% of the image; random erasing)
+    flip: float = 0.0  # probability of a left-right mirror (for clothes, not digits)
 
     def __post_init__(self):
-        for name in ("rotate", "zoom", "shear", "shift", "erase"):
+        for name in ("rotate", "zoom", "shear", "shift", "erase", "flip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"augment {name} must be >= 0, got {getattr(self, name)}")
-        if self.zoom >= 1 or self.erase > 1 or self.shift >= 1:
-            raise ConfigError("augment zoom and shift must be below 1 and erase at most 1")
+        if self.zoom >= 1 or self.erase > 1 or self.shift >= 1 or self.flip > 1:
+            raise ConfigError("augment zoom and shift must be below 1, erase and flip at most 1")
 
     @property
     def active(self) -> bool:
-        return any((self.rotate, self.zoom, self.shear, self.shift, self.erase))
+        return any((self.rotate, self.zoom, self.shear, self.shift, self.erase, self.flip))
 
     @property
     def affine(self) -> bool:
@@ -71,6 +72,9 @@ def augment_batch(x: torch.Tensor, config: AugmentConfig, generator: torch.Gener
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if config.erase:
         x = _random_erase(x, config.erase, generator)
+    if config.flip:
+        mirrored = torch.rand(n, generator=generator, device=device) < config.flip
+        x = torch.where(mirrored.view(n, 1, 1, 1), x.flip(-1), x)
     return x
 
 
@@ -95,7 +99,7 @@ def preview_augmentation(image: np.ndarray, spec, copies: int = 8, seed: int = 0
     """`copies` augmented versions of one image (H, W) uint8, as uint8 (copies, H, W)."""
     config = parse_augment(spec)
     if not config.active:
-        raise ConfigError("--augment needs at least one of rotate, zoom, shear, shift, erase above 0")
+        raise ConfigError("--augment needs at least one of rotate, zoom, shear, shift, erase, flip above 0")
     x = torch.from_numpy(np.ascontiguousarray(image)).float().expand(copies, 1, *image.shape).contiguous()
     out = augment_batch(x, config, torch.Generator().manual_seed(seed))
     return out.squeeze(1).round().clamp(0, 255).to(torch.uint8).numpy()

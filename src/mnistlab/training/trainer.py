@@ -49,9 +49,10 @@ class RunningMetrics:
         self.seen = 0
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        self.loss_sum += loss.detach() * len(y)
-        self.correct += (logits.detach().argmax(1) == y).sum()
-        self.seen += len(y)
+        n = len(y)
+        self.loss_sum.add_(loss.detach(), alpha=n)
+        self.correct.add_((logits.detach().argmax(1) == y).sum())
+        self.seen += n
 
     def read(self) -> tuple[float, float, int]:
         seen = max(1, self.seen)
@@ -145,10 +146,15 @@ class Trainer:
         running = RunningMetrics(self.device)
         started = time.perf_counter()
         step0 = (epoch - 1) * self.steps_per_epoch
+        # per-step Python is what bounds tiny models: only the callbacks that watch batches, lr set on change
+        batch_callbacks = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+        lr = None
         for step, (x, y) in enumerate(self.batches):
-            lr = self.base_lr * self.lr_scale * lr_factor(step0 + step, self.steps_per_epoch, config)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            step_lr = self.base_lr * self.lr_scale * lr_factor(step0 + step, self.steps_per_epoch, config)
+            if step_lr != lr:
+                lr = step_lr
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
             with autocast_context(self.device, self.autocast_dtype):
                 logits = self.forward(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
@@ -159,7 +165,8 @@ class Trainer:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             self.optimizer.step()
             running.add(loss, logits, y)
-            self._call("on_batch_end", step, running)
+            for callback in batch_callbacks:
+                callback.on_batch_end(self, step, running)
         loss, accuracy, seen = running.read()  # the epoch's one host sync
         seconds = time.perf_counter() - started
         return {"epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr, "seconds": seconds,

@@ -1,0 +1,136 @@
+"""Time to accuracy of mnistlab's record recipes: per seed, the training seconds until the test accuracy
+first reaches the recipe's target, checked at every epoch end (evaluation time is not counted).
+
+Test accuracy here is what the recipe reports: with test-time augmentation when the recipe sets tta.
+Prints a Markdown table and writes it, with every seed's curve, to bench/results/time_to_accuracy.{md,json}.
+
+    MNISTLAB_DATA=../shared/data python bench/time_to_accuracy.py [--recipes fast fast-99.5] [--seeds 5]
+
+To choose a record's settings without looking at the test set, `--split val` trains on 90% of the training
+set and checks the held-out 10% instead, and `--set key=value ...` overrides the recipe's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from mnistlab.recipes import load_recipe
+from mnistlab.training import build_config, train
+from mnistlab.training.callbacks import Callback
+
+
+class AccuracyCurve(Callback):
+    """After every epoch: cumulative training seconds and test (or validation) accuracy, measured outside
+    the timed training."""
+
+    def __init__(self, tta: bool, split: str):
+        self.tta, self.split, self.train_seconds, self.points = tta, split, 0.0, []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.train_seconds += logs["seconds"]
+        data = trainer.data
+        images, labels = (data.val_x, data.val_y) if self.split == "val" else (data.test_x, data.test_y)
+        _, accuracy = trainer.evaluate(images, labels, tta=self.tta, fp32=True)
+        self.points.append({"epoch": epoch, "train_seconds": self.train_seconds, "test_accuracy": accuracy})
+
+
+def measure(recipe_name: str, seed: int, runs_dir: str, device: str | None, split: str = "test",
+            overrides: dict | None = None) -> dict:
+    recipe = load_recipe(recipe_name)
+    settings = {**recipe.settings, **(overrides or {}), "seed": seed, "tensorboard": False}
+    if device:
+        settings["device"] = device
+    if split == "val":
+        settings["validation"] = "split"
+    config = build_config(overrides=settings)
+    curve = AccuracyCurve(config.tta, split)
+    run = train(config, runs_dir, f"{recipe.name}-s{seed}", progress="quiet", callbacks=[curve])
+    target = recipe.target["test_accuracy"]
+    reached = next((p["train_seconds"] for p in curve.points if p["test_accuracy"] >= target), None)
+    return {"seed": seed, "seconds_to_target": reached, "train_seconds": curve.train_seconds,
+            "final_test_accuracy": curve.points[-1]["test_accuracy"], "curve": curve.points,
+            "device": run.metrics()["device"]}
+
+
+def summarize(recipe_name: str, seeds: list[dict]) -> dict:
+    recipe = load_recipe(recipe_name)
+    target = recipe.target
+    accuracies = [s["final_test_accuracy"] for s in seeds]
+    times = [s["seconds_to_target"] for s in seeds if s["seconds_to_target"] is not None]
+    train = [s["train_seconds"] for s in seeds]
+
+    def mean_std(values):
+        return (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0) if values else None
+
+    accuracy, seconds = mean_std(accuracies), mean_std(train)
+    met = (accuracy[0] >= target["test_accuracy"] and min(accuracies) >= target.get("every_seed", 0)
+           and seconds[0] <= target.get("cpu_seconds", float("inf")))
+    return {"recipe": recipe.name, "target": target, "seeds": seeds, "accuracy": accuracy,
+            "train_seconds": seconds, "seconds_to_target": mean_std(times),
+            "seeds_reaching_target": len(times), "met": met, "device": seeds[0]["device"]}
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| record | target | test accuracy (mean ± std) | worst seed | training seconds (mean ± std) "
+             "| seconds to target (seeds reaching it) | met | device |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        t = r["target"]
+        target = f"{100 * t['test_accuracy']:.2f}%" + (f" in {t['cpu_seconds']:g} s (CPU)" if "cpu_seconds" in t else "")
+        worst = min(s["final_test_accuracy"] for s in r["seeds"])
+        to_target = (f"{r['seconds_to_target'][0]:.2f} ± {r['seconds_to_target'][1]:.2f} s"
+                     if r["seconds_to_target"] else "never")
+        lines.append(f"| {r['recipe']} | {target} | {100 * r['accuracy'][0]:.2f}% ± {100 * r['accuracy'][1]:.2f} | "
+                     f"{100 * worst:.2f}% | {r['train_seconds'][0]:.2f} ± {r['train_seconds'][1]:.2f} s | "
+                     f"{to_target} ({r['seeds_reaching_target']}/{len(r['seeds'])}) | "
+                     f"{'yes' if r['met'] else 'no'} | {r['device']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", default=["fast", "fast-99.5"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--device", help="cpu or cuda (default: the recipe's, i.e. auto)")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="val: hold out 10%% of the training set and measure on it (for choosing settings)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe settings")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    import torch
+
+    from mnistlab.config import parse_key_values
+
+    overrides = parse_key_values(args.set, "--set") if args.set else {}
+
+    rows = []
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for name in args.recipes:
+            seeds = []
+            for seed in range(args.seeds):
+                seeds.append(measure(name, seed, runs_dir, args.device, args.split, overrides))
+                print(f"{name} seed {seed}: {json.dumps({k: v for k, v in seeds[-1].items() if k != 'curve'})}",
+                      file=sys.stderr, flush=True)
+            rows.append(summarize(name, seeds))
+    if args.split == "val" or overrides:
+        print(format_table(rows) + f"(on the {args.split} split, with {overrides or 'the recipe settings'}; "
+              "not a record: nothing written)")
+        return
+    header = (f"Time to accuracy on {platform.processor() or platform.machine()} "
+              f"({torch.get_num_threads()} threads), torch {torch.__version__}, {args.seeds} seeds\n\n")
+    table = header + format_table(rows)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "time_to_accuracy.md").write_text(table)
+    (out / "time_to_accuracy.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
