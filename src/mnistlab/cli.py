@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm (0: off)")
     g.add_argument("--augment", metavar="SPEC", help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5")
     g = p.add_argument_group("validation and callbacks")
-    g.add_argument("--validation", choices=("split", "test", "none"), help="held-out split (default), test, none")
+    g.add_argument("--validation", choices=("split", "last", "test", "none"),
+                   help="random held-out split (default), last (the last --val-split, like Keras), test, none")
     g.add_argument("--val-split", type=float, help="fraction of train held out (default 0.1)")
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
                    "improvement of val_loss (0: off)")

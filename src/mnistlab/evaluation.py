@@ -133,10 +133,10 @@ def load_split(dataset: str, split: str, settings: dict[str, Any] | None = None,
         return data.split(split)
     if split != "val":
         raise ConfigError(f"unknown split {split!r}; choose train, test or val")
-    if not settings or settings.get("validation", "split") != "split":
+    if not settings or settings.get("validation", "split") not in ("split", "last"):
         raise ConfigError("--split val needs a run trained with a held-out validation split")
     from mnistlab.training.loader import split_dataset
 
-    parts = split_dataset(data, "split", settings.get("val_split", 0.1), settings.get("seed", 0),
+    parts = split_dataset(data, settings.get("validation", "split"), settings.get("val_split", 0.1), settings.get("seed", 0),
                           settings.get("subset", 0), torch.device("cpu"))
     return parts.val_x.numpy(), parts.val_y.numpy()

@@ -51,6 +51,8 @@ def test_fastnet_widths_and_space_to_depth():
     wide = create_model("fastnet", widths=(32, 64, 128))
     assert wide(torch.zeros(2, 28, 28)).shape == (2, 10)
     assert count_parameters(wide) > count_parameters(create_model("fastnet"))
+    deep = create_model("fastnet", depth=2)
+    assert deep(torch.zeros(2, 28, 28)).shape == (2, 10) and len(deep.net) > len(create_model("fastnet").net)
     with pytest.raises(ConfigError, match="fastnet: 4 blocks pool a 28x28 image to nothing"):
         create_model("fastnet", widths=(8, 8, 8, 8))
 

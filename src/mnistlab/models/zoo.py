@@ -175,16 +175,23 @@ def resnet(num_classes: int, image_shape: tuple[int, int], width: int = 32, drop
 
 @register_model("fastnet", normalize="global",
                 description="mnistlab's fastest net: space-to-depth stem, conv-pool-BN-ReLU blocks 16-32-64")
-def fastnet(num_classes: int, image_shape: tuple[int, int], widths: tuple[int, ...] = (16, 32, 64)) -> nn.Module:
-    """mnistlab's net for the `fast` records on CPU: 2x2 space-to-depth, then per width a 3x3 convolution,
-    max-pool, BN and ReLU (pooling before BN/ReLU does their work on a quarter of the positions), then Dense.
-    Widths that are multiples of 16 keep oneDNN on its fast bf16 kernels (24 runs at half the speed)."""
+def fastnet(num_classes: int, image_shape: tuple[int, int], widths: tuple[int, ...] = (16, 32, 64),
+            depth: int = 1) -> nn.Module:
+    """mnistlab's net for the records on CPU: 2x2 space-to-depth, then per width `depth - 1` conv-BN-ReLU
+    layers and a 3x3 convolution, max-pool, BN and ReLU (pooling before BN/ReLU does their work on a quarter
+    of the positions), then Dense. Widths that are multiples of 16 keep oneDNN on its fast bf16 kernels
+    (24 runs at half the speed)."""
+    if depth < 1:
+        raise ConfigError(f"fastnet: depth must be at least 1, got {depth}")
     layers: list[nn.Module] = [SpaceToDepth(2)]
     c_in, h, w = 4, image_shape[0] // 2, image_shape[1] // 2
     for c_out in widths:
         if min(h, w) < 2:
             raise ConfigError(f"fastnet: {len(widths)} blocks pool a {image_shape[0]}x{image_shape[1]} image "
                               f"to nothing; give fewer widths")
+        for _ in range(depth - 1):
+            layers.append(conv_bn_relu(c_in, c_out))
+            c_in = c_out
         layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(c_out),
                    nn.ReLU(inplace=True)]
         c_in, h, w = c_out, h // 2, w // 2

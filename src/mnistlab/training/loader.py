@@ -30,18 +30,21 @@ class DeviceSplits:
 
 def split_dataset(dataset: Dataset, validation: str, val_split: float, seed: int, subset: int,
                   device: torch.device) -> DeviceSplits:
-    """Hold out a seeded `val_split` of train ("split"), use the test set ("test"), or none ("none")."""
+    """Hold out a seeded random `val_split` of train ("split") or its last `val_split` ("last", as Keras's
+    validation_split), use the test set ("test"), or none ("none")."""
     x, y = dataset.train_images, dataset.train_labels
     if subset:
         if subset > len(x):
             raise ConfigError(f"subset {subset} is larger than the {len(x)} training images")
         x, y = x[:subset], y[:subset]
     val_x = val_y = None
+    n_val = max(1, int(round(len(x) * val_split)))
     if validation == "split":
         order = np.random.default_rng(seed).permutation(len(x))
-        n_val = max(1, int(round(len(x) * val_split)))
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
         x, y, val_x, val_y = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    elif validation == "last":
+        x, y, val_x, val_y = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
     elif validation == "test":
         val_x, val_y = dataset.test_images, dataset.test_labels
 

@@ -14,7 +14,7 @@ from mnistlab.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-VALIDATIONS = ("split", "test", "none")
+VALIDATIONS = ("split", "last", "test", "none")
 
 
 @dataclass
@@ -50,7 +50,9 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # validation and callbacks
-    validation: str = "split"  # split (a held-out val_split of train) | test (the test set) | none
+    # split: a seeded random val_split of train held out | last: the last val_split of train, as Keras's
+    # validation_split does | test: the test set | none
+    validation: str = "split"
     val_split: float = 0.1
     early_stopping: int = 0  # patience in epochs (0: off)
     early_stopping_monitor: str = "val_loss"
