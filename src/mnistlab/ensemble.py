@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Sequence
-
-from typing import Any
+from typing import Any, Sequence
 
 from mnistlab._io import write_json
 from mnistlab.errors import MnistlabError

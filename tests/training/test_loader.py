@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from mnistlab.data.augment import AugmentConfig
 from mnistlab.errors import ConfigError
 from mnistlab.training.loader import DeviceBatches, split_dataset
-from mnistlab.data.augment import AugmentConfig
 
 CPU = torch.device("cpu")
 

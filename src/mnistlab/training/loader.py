@@ -77,11 +77,12 @@ class DeviceBatches:
 
     def __iter__(self):
         order = torch.randperm(len(self.images), generator=self.generator, device=self.images.device)
+        # one gather per epoch (a uint8 copy of the split), so each step only slices a view
+        images, labels = self.images[order], self.labels[order]
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.images[idx].unsqueeze(1).float()
+            x = images[i * self.batch_size:(i + 1) * self.batch_size].unsqueeze(1).float()
             if self.augment.active:
                 x = augment_batch(x, self.augment, self.generator)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx]
+            yield x, labels[i * self.batch_size:(i + 1) * self.batch_size]
