@@ -1,7 +1,7 @@
 """The settings of a training run: one typed structure with defaults, units in the comments.
 
 A TOML file with the same keys (`--config`, or a recipe) overrides the defaults, and flags override the file.
-The defaults are mnistlab's own recipe: >= 99.4% MNIST test accuracy in under a minute on 2 CPU cores.
+The defaults are mnistlab's own recipe: about 99.5% MNIST test accuracy in about 25 s on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -22,22 +22,22 @@ class TrainConfig:
     # what to train
     dataset: str = "mnist"  # registered name or folder of IDX files
     data_dir: str | None = None  # where datasets live (default: $MNISTLAB_DATA, else ~/.cache/mnistlab)
-    model: str = "speednet"  # registered model name (`mnistlab models`)
+    model: str = "fastnet-wide"  # registered model name (`mnistlab models`)
     model_options: dict[str, Any] = field(default_factory=dict)  # the model builder's keyword options
     subset: int = 0  # train on this many training samples only (0: all); for quick checks
     # how long
-    epochs: int = 4
-    batch_size: int = 128
+    epochs: int = 5
+    batch_size: int = 256
     # optimizer
     optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop
-    lr: float = 0.2  # peak learning rate
+    lr: float = 0.8  # peak learning rate
     momentum: float = 0.9  # sgd and rmsprop
     nesterov: bool = True  # sgd
     weight_decay: float = 5e-4  # the optimizer's decay on kernels (decoupled for adamw, coupled otherwise)
     l2: float = 0.0  # Keras-style penalty l2 * sum(kernel ** 2), added to the loss
     # learning-rate schedule, a function of the step
     schedule: str = "onecycle"  # constant | step | cosine | onecycle | plateau
-    warmup: float = 0.25  # epochs of linear warm-up from 0 (cosine, onecycle)
+    warmup: float = 0.5  # epochs of linear warm-up from 0 (cosine, onecycle)
     final_lr_fraction: float = 0.0  # cosine and onecycle end at lr * this
     step_epochs: int = 10  # step: multiply by step_gamma every step_epochs
     step_gamma: float = 0.1
