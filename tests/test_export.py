@@ -54,3 +54,20 @@ def test_safetensors_export_holds_weights_and_description(mnist_runs, tmp_path):
 
 def test_bad_export_arguments(mnist_runs, tmp_path):
     assert main(["export", str(tmp_path / "nope"), "--format", "onnx", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_onnx_export_of_the_space_to_depth_default_model(test_images, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from mnistlab.models import create_model
+    from mnistlab.models.io import save_model
+
+    torch.manual_seed(0)
+    model = create_model("fastnet-wide").eval()
+    model.normalize.fit(test_images)
+    weights = save_model(model, tmp_path / "fastnet.safetensors", dataset="mnist",
+                         class_names=[str(i) for i in range(10)])
+    out = tmp_path / "fastnet.onnx"
+    assert main(["export", str(weights), "--format", "onnx", "--out", str(out)]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"pixels": test_images[:50].astype(np.float32)[:, None]})
+    _check(_reference(weights, test_images[:50]), got)
