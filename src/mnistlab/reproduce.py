@@ -51,6 +51,10 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
                         progress="quiet")
             per_seed.append(_figures(run))
         device, epochs = run.metrics()["device"], run.metrics()["epochs"]
+    if device == "cpu":  # CPU results depend on how many threads trained them
+        import torch
+
+        device = f"cpu, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}"
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
            "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": device,
            "quick": quick, "mnistlab": {}}
@@ -84,8 +88,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         for k in keys:
             m = r["mnistlab"].get(k)
             if m:
-                value = (f"{100 * m['mean']:.2f}% ± {100 * m['std']:.2f}" if "loss" not in k
-                         else f"{m['mean']:.4f} ± {m['std']:.4f}")
+                spread = r["seeds"] > 1  # one seed has no spread to show
+                value = (f"{100 * m['mean']:.2f}%" + (f" ± {100 * m['std']:.2f}" if spread else "")
+                         if "loss" not in k else f"{m['mean']:.4f}" + (f" ± {m['std']:.4f}" if spread else ""))
                 ours.append(f"{k.replace('_accuracy', '')} {value}")
         lines.append(f"| {r['recipe']}{' (quick)' if r['quick'] else ''} | {published} | {', '.join(ours)} | "
                      f"{r['seeds']} | {r['epochs']} | {r['wall_seconds']:.0f} s | {r['device']} |")
@@ -127,7 +132,7 @@ def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = 
     import torch
 
     header = (f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-              f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n")
+              f"torch {torch.__version__}\n\n")
     write_text(out / "reproduce.md", header + table)
     write_json(out / "reproduce.json", rows)
     log(header + table)
