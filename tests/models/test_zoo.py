@@ -114,3 +114,11 @@ def test_bad_normalization_options():
         create_model("linear", normalize="minmax")
     with pytest.raises(ConfigError, match="mean and std go together"):
         create_model("linear", normalize="global", mean=0.1)
+
+
+def test_global_normalization_matches_numpy(mnist):
+    model = create_model("lenet5")  # global: one mean and std over all pixels
+    model.normalize.fit(mnist.train_images[:5000])
+    x = mnist.train_images[:5000].astype(np.float64) / 255
+    assert np.allclose(model.normalize.mean.numpy(), x.mean(), atol=1e-6)
+    assert np.allclose(model.normalize.std.numpy(), x.std(), atol=1e-6)

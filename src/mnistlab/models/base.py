@@ -42,14 +42,22 @@ class Normalize(nn.Module):
         """Set mean and std from training images (N, H, W) uint8, unless they are fixed or mode is 'scale'."""
         if self.mode == "scale" or self.fixed:
             return
-        x = torch.as_tensor(images).to(self.mean.device, torch.float64).div_(255.0)
+        # per-pixel sums in float64, a chunk at a time: a float64 copy of the whole set would be 8x its size
+        flat = torch.as_tensor(images).reshape(len(images), -1)
+        total = torch.zeros(flat.shape[1], dtype=torch.float64)
+        squares = torch.zeros_like(total)
+        for chunk in flat.split(4096):
+            chunk = chunk.to(torch.float64).div_(255.0)
+            total += chunk.sum(0)
+            squares += chunk.square().sum(0)
+        count = float(len(flat))
         if self.mode == "global":
-            self.mean.fill_(x.mean().item())
-            self.std.fill_(x.std(unbiased=False).item())
-        else:
-            std = x.std(dim=0, unbiased=False)
-            self.mean.copy_(x.mean(dim=0).view_as(self.mean))
-            self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)).view_as(self.std))
+            total, squares, count = total.sum(), squares.sum(), count * flat.shape[1]
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_(min=0).sqrt_()
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))  # pixels that never vary keep std 1
+        self.mean.copy_(mean.to(self.mean.dtype).expand(self.mean.numel()).view_as(self.mean))
+        self.std.copy_(std.to(self.std.dtype).expand(self.std.numel()).view_as(self.std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x * (1.0 / 255.0) - self.mean) / self.std
