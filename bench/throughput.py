@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -156,10 +155,10 @@ def main() -> None:
         rows.append(result)
         print(f"{model}: " + ", ".join(f"{k} {result[k]['samples_per_s']:,.0f}/s" for k in
                                        ("mnistlab", "conventional", "pure")), file=sys.stderr)
-    import torch
+    from mnistlab._io import write_json, write_text
+    from mnistlab.runs import machine_summary
 
-    header = (f"Training samples/s on {platform.processor() or platform.machine()} "
-              f"({torch.get_num_threads()} threads), torch {torch.__version__}\n\n"
+    header = (f"Training samples/s on {machine_summary()}\n\n"
               "| model | batch | mnistlab | conventional loop | pure step | vs conventional | vs pure step "
               "| mnistlab peak memory |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = [f"| {r['model']} | {r['batch_size']} | {r['mnistlab']['samples_per_s']:,.0f} | "
@@ -169,10 +168,8 @@ def main() -> None:
              f"{r['mnistlab']['peak_mb']:.0f} MB |" for r in rows]
     table = header + "\n".join(lines) + "\n"
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "throughput.md").write_text(table)
-    (out / "throughput.json").write_text(json.dumps(rows, indent=2))
+    write_text(Path(args.out) / "throughput.md", table)
+    write_json(Path(args.out) / "throughput.json", rows)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from mnistlab.recipes import load_recipe
+from mnistlab._io import write_json, write_text
+from mnistlab.recipes import Recipe, load_recipe
+from mnistlab.runs import machine_summary
 from mnistlab.training import build_config, train
 from mnistlab.training.callbacks import Callback
 
@@ -40,9 +41,8 @@ class AccuracyCurve(Callback):
         self.points.append({"epoch": epoch, "train_seconds": self.train_seconds, "test_accuracy": accuracy})
 
 
-def measure(recipe_name: str, seed: int, runs_dir: str, device: str | None, split: str = "test",
+def measure(recipe: Recipe, seed: int, runs_dir: str, device: str | None, split: str = "test",
             overrides: dict | None = None) -> dict:
-    recipe = load_recipe(recipe_name)
     settings = {**recipe.settings, **(overrides or {}), "seed": seed, "tensorboard": False}
     if device:
         settings["device"] = device
@@ -58,8 +58,7 @@ def measure(recipe_name: str, seed: int, runs_dir: str, device: str | None, spli
             "device": run.metrics()["device"]}
 
 
-def summarize(recipe_name: str, seeds: list[dict]) -> dict:
-    recipe = load_recipe(recipe_name)
+def summarize(recipe: Recipe, seeds: list[dict]) -> dict:
     target = recipe.target
     accuracies = [s["final_test_accuracy"] for s in seeds]
     times = [s["seconds_to_target"] for s in seeds if s["seconds_to_target"] is not None]
@@ -103,33 +102,27 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe settings")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
-    import torch
-
     from mnistlab.config import parse_key_values
 
     overrides = parse_key_values(args.set, "--set") if args.set else {}
 
     rows = []
     with tempfile.TemporaryDirectory() as runs_dir:
-        for name in args.recipes:
+        for recipe in map(load_recipe, args.recipes):
             seeds = []
             for seed in range(args.seeds):
-                seeds.append(measure(name, seed, runs_dir, args.device, args.split, overrides))
-                print(f"{name} seed {seed}: {json.dumps({k: v for k, v in seeds[-1].items() if k != 'curve'})}",
+                seeds.append(measure(recipe, seed, runs_dir, args.device, args.split, overrides))
+                print(f"{recipe.name} seed {seed}: {json.dumps({k: v for k, v in seeds[-1].items() if k != 'curve'})}",
                       file=sys.stderr, flush=True)
-            rows.append(summarize(name, seeds))
+            rows.append(summarize(recipe, seeds))
     if args.split == "val" or overrides:
         print(format_table(rows) + f"(on the {args.split} split, with {overrides or 'the recipe settings'}; "
               "not a record: nothing written)")
         return
-    header = (f"Time to accuracy on {platform.processor() or platform.machine()} "
-              f"({torch.get_num_threads()} threads), torch {torch.__version__}, {args.seeds} seeds\n\n")
-    table = header + format_table(rows)
+    table = f"Time to accuracy on {machine_summary()}, {args.seeds} seeds\n\n" + format_table(rows)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "time_to_accuracy.md").write_text(table)
-    (out / "time_to_accuracy.json").write_text(json.dumps(rows, indent=2))
+    write_text(Path(args.out) / "time_to_accuracy.md", table)
+    write_json(Path(args.out) / "time_to_accuracy.json", rows)
 
 
 if __name__ == "__main__":

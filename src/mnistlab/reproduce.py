@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -106,8 +106,6 @@ def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, An
     """Keep the rows of recipes not re-run this time, so a table can be built up over several invocations."""
     if not previous.is_file():
         return rows
-    import json
-
     fresh = {r["recipe"]: r for r in rows}
     merged = [fresh.pop(r["recipe"], r) for r in json.loads(previous.read_text())]
     return merged + [r for r in rows if r["recipe"] in fresh]
@@ -129,10 +127,9 @@ def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = 
     out = Path(out) if out else runs_dir
     rows = _merge_rows(out / "reproduce.json", rows)
     table = format_table(rows)
-    import torch
+    from mnistlab.runs import machine_summary
 
-    header = (f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-              f"torch {torch.__version__}\n\n")
+    header = f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {machine_summary()}\n\n"
     write_text(out / "reproduce.md", header + table)
     write_json(out / "reproduce.json", rows)
     log(header + table)

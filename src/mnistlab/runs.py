@@ -131,6 +131,14 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
+def machine_summary() -> str:
+    """One line naming what a measurement ran on, for the headers of result tables."""
+    import torch
+
+    return (f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads), "
+            f"torch {torch.__version__}")
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
