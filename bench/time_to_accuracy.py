@@ -81,7 +81,9 @@ def format_table(rows: list[dict]) -> str:
              "|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         t = r["target"]
-        target = f"{100 * t['test_accuracy']:.2f}%" + (f" in {t['cpu_seconds']:g} s (CPU)" if "cpu_seconds" in t else "")
+        target = f"{100 * t['test_accuracy']:.2f}%"
+        if "cpu_seconds" in t:
+            target += f" in {t['cpu_seconds']:g} s (CPU)"
         worst = min(s["final_test_accuracy"] for s in r["seeds"])
         to_target = (f"{r['seconds_to_target'][0]:.2f} ± {r['seconds_to_target'][1]:.2f} s"
                      if r["seconds_to_target"] else "never")

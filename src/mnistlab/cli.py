@@ -102,7 +102,8 @@ def cmd_models(args) -> None:
 # ---------------------------------------------------------------- training
 # Flags named like the settings they set; flags left out (None) do not override the config file or recipe.
 TRAIN_FLAGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
-               "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "validation", "val_split",
+               "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "ema", "validation",
+               "val_split",
                "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last", "compile",
                "subset")
 
@@ -325,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup", type=float, help="epochs of linear warm-up")
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm (0: off)")
+    g.add_argument("--ema", type=float, metavar="DECAY",
+                   help="validate, save and test a moving average of the weights with this decay, e.g. 0.999 (0: off)")
     g.add_argument("--augment", metavar="SPEC", help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5")
     g = p.add_argument_group("validation and callbacks")
     g.add_argument("--validation", choices=("split", "last", "test", "none"),

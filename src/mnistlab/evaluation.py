@@ -137,6 +137,6 @@ def load_split(dataset: str, split: str, settings: dict[str, Any] | None = None,
         raise ConfigError("--split val needs a run trained with a held-out validation split")
     from mnistlab.training.loader import split_dataset
 
-    parts = split_dataset(data, settings.get("validation", "split"), settings.get("val_split", 0.1), settings.get("seed", 0),
-                          settings.get("subset", 0), torch.device("cpu"))
+    parts = split_dataset(data, settings.get("validation", "split"), settings.get("val_split", 0.1),
+                          settings.get("seed", 0), settings.get("subset", 0), torch.device("cpu"))
     return parts.val_x.numpy(), parts.val_y.numpy()

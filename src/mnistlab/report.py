@@ -41,6 +41,8 @@ def write_report(run_path: str | os.PathLike, out: str | os.PathLike | None = No
                 ("epochs", str(metrics.get("epochs", "-"))),
                 ("training time", f"{metrics.get('train_seconds', 0):.1f} s"),
                 ("parameters", f"{metrics.get('parameters', 0):,}")]
+    mistakes = result["figures"].get("mistakes")
+    mistakes = f"<h2>Most confident mistakes</h2>{_img(Path(mistakes))}" if mistakes else ""
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>mnistlab report: {html.escape(run.name)}</title><style>{STYLE}</style></head><body>
 <h1>mnistlab report: {html.escape(run.name)}</h1>
@@ -51,7 +53,7 @@ def write_report(run_path: str | os.PathLike, out: str | os.PathLike | None = No
 <h2>Per-class metrics (test)</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>
 <th>support</th></tr>{per_class}</table>
 <h2>Confusion matrix (test)</h2>{_img(Path(result['figures']['confusion']))}
-{('<h2>Most confident mistakes</h2>' + _img(Path(result['figures']['mistakes']))) if 'mistakes' in result['figures'] else ''}
+{mistakes}
 <h2>Final metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2))}</pre>
 <h2>Settings</h2><pre>{html.escape((run.path / RunFolder.SETTINGS).read_text())}</pre>
 </body></html>

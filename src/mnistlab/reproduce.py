@@ -114,7 +114,8 @@ def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, An
 def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = False,
               runs_dir: str | os.PathLike = "runs/reproduce", out: str | os.PathLike | None = None,
               data_dir: str | None = None, log=print) -> list[dict[str, Any]]:
-    """Run the recipes (by default all but the records, which bench/time_to_accuracy.py measures) and write reproduce.md / reproduce.json.
+    """Run the recipes (by default all but the records, which bench/time_to_accuracy.py measures) and write
+    reproduce.md / reproduce.json.
 
     Rows already in `out`/reproduce.json for other recipes are kept; rows for the recipes run now are replaced.
     """

@@ -15,7 +15,7 @@ class FakeTrainer:
         self.base_lr, self.lr_scale = 0.1, 1.0
         self.messages, self.saved, self.loaded = [], [], []
         self.best_checkpoint = None
-        self.model = self
+        self.model = self.eval_model = self
 
     # the model API EarlyStopping needs
     def state_dict(self):

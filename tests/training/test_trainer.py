@@ -131,3 +131,40 @@ def test_keras_cnn_one_epoch_on_full_mnist(tmp_path):
     run = train(config, tmp_path, progress="quiet")
     assert run.metrics()["test_accuracy"] >= 0.98
     assert read_toml(run.path / "settings.toml")["model"] == "keras-cnn"
+
+
+class ManualAverage(Callback):
+    """Keeps its own exponential moving average of the raw weights, step by step."""
+
+    def __init__(self, decay):
+        self.decay, self.average = decay, None
+
+    def on_batch_end(self, trainer, step, running):
+        weights = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+        if self.average is None:
+            self.average = weights
+        else:
+            for k, v in weights.items():
+                self.average[k].mul_(self.decay).add_(v, alpha=1 - self.decay)
+
+
+def test_ema_validates_saves_and_tests_the_weight_average(tmp_path):
+    manual = ManualAverage(0.9)
+    run = train(small(ema=0.9), tmp_path, progress="quiet", callbacks=[manual])
+    saved = load_file(run.checkpoint("last"))
+    for name, average in manual.average.items():
+        assert torch.allclose(saved[name], average, atol=1e-6), name
+    raw = train(small(), tmp_path, progress="quiet")
+    assert not torch.equal(saved["net.1.weight"], load_file(raw.checkpoint("last"))["net.1.weight"])
+    assert run.metrics()["test_accuracy"] > 0.85
+
+
+def test_resume_with_ema_matches_the_uninterrupted_run(tmp_path):
+    config = small(model="fastnet", ema=0.95, epochs=3)
+    whole = train(config, tmp_path / "a", progress="quiet")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", progress="quiet", callbacks=[InterruptAt(3)])
+    resumed = resume(tmp_path / "b" / "mnist-fastnet-1", progress="quiet")
+    wa, wb = load_file(whole.checkpoint("last")), load_file(resumed.checkpoint("last"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert resumed.metrics()["test_accuracy"] == whole.metrics()["test_accuracy"]

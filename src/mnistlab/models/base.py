@@ -36,6 +36,16 @@ class Normalize(nn.Module):
         self.mode, self.fixed = mode, mean is not None
         self.register_buffer("mean", torch.full((1, 1, *image_shape), float(mean or 0.0)))
         self.register_buffer("std", torch.full((1, 1, *image_shape), float(std or 1.0)))
+        # forward is one fused multiply-add, x * scale + shift; these follow mean and std and are not saved
+        self.register_buffer("scale", torch.empty_like(self.mean), persistent=False)
+        self.register_buffer("shift", torch.empty_like(self.mean), persistent=False)
+        self._refresh()
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._refresh())
+
+    @torch.no_grad()
+    def _refresh(self) -> None:
+        self.scale.copy_(1.0 / (255.0 * self.std.double()))
+        self.shift.copy_(-self.mean.double() / self.std.double())
 
     @torch.no_grad()
     def fit(self, images: np.ndarray | torch.Tensor) -> None:
@@ -58,9 +68,10 @@ class Normalize(nn.Module):
         std = torch.where(std > 1e-6, std, torch.ones_like(std))  # pixels that never vary keep std 1
         self.mean.copy_(mean.to(self.mean.dtype).expand(self.mean.numel()).view_as(self.mean))
         self.std.copy_(std.to(self.std.dtype).expand(self.std.numel()).view_as(self.std))
+        self._refresh()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * (1.0 / 255.0) - self.mean) / self.std
+        return torch.addcmul(self.shift, x, self.scale)
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}"

@@ -2,8 +2,8 @@
 
 A recipe is a TOML file: a `[recipe]` table (title, source, published figures, optional `ensemble = N`,
 and for mnistlab's records a `target`: the test accuracy to reach and the training seconds allowed on
-the reference 2-core CPU) and a `[settings]` table of `TrainConfig` keys. The tutorial recipes ship in this folder; a user's own
-recipe file is given by its path.
+the reference 2-core CPU) and a `[settings]` table of `TrainConfig` keys. The tutorial recipes ship in this
+folder; a user's own recipe file is given by its path.
 """
 
 from __future__ import annotations

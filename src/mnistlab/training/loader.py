@@ -77,8 +77,11 @@ class DeviceBatches:
 
     def __iter__(self):
         order = torch.randperm(len(self.images), generator=self.generator, device=self.images.device)
-        # one gather per epoch (a uint8 copy of the split), so each step only slices a view
-        images, labels = self.images[order], self.labels[order]
+        # one gather per epoch (a uint8 copy of the split), so each step only slices a view; index_select
+        # on rows of H*W bytes is several times faster than advanced indexing on (N, H, W)
+        n, h, w = self.images.shape
+        images = self.images.reshape(n, h * w).index_select(0, order).view(n, h, w)
+        labels = self.labels.index_select(0, order)
         for i in range(len(self)):
             x = images[i * self.batch_size:(i + 1) * self.batch_size].unsqueeze(1).float()
             if self.augment.active:

@@ -21,6 +21,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device)
     others = [p for p in model.parameters() if p.requires_grad and id(p) not in kernel_ids]
     groups = [{"params": kernels, "weight_decay": config.weight_decay},
               {"params": others, "weight_decay": 0.0}]
+    if not config.weight_decay:  # one group: half the per-step optimizer overhead that bounds tiny models
+        groups = [{"params": kernels + others, "weight_decay": 0.0}]
     name, lr = config.optimizer, config.lr
     kwargs: dict = {}
     if name == "sgd":

@@ -17,8 +17,15 @@ from mnistlab.data.dataset import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.models.registry import count_parameters, create_model
 from mnistlab.runs import RunFolder
-from mnistlab.training.callbacks import (Callback, EarlyStopping, History, ModelCheckpoint, Progress,
-                                         ReduceLROnPlateau, TensorBoard)
+from mnistlab.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    Progress,
+    ReduceLROnPlateau,
+    TensorBoard,
+)
 from mnistlab.training.loader import split_dataset
 from mnistlab.training.settings import TrainConfig
 from mnistlab.training.trainer import Trainer, resolve_device
@@ -130,5 +137,5 @@ def _write_figures(run: RunFolder, trainer: Trainer, dataset) -> None:
     from mnistlab.predict import Predictor
 
     plots.training_curves({run.name: _history(trainer)}, run.path / "curves.png")
-    predictor = Predictor([trainer.model.to(memory_format=torch.contiguous_format)], dataset.class_names)
+    predictor = Predictor([trainer.eval_model.to(memory_format=torch.contiguous_format)], dataset.class_names)
     evaluate(predictor, dataset.test_images, dataset.test_labels, run.path, f"({run.name}, test)")

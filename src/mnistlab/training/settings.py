@@ -48,6 +48,9 @@ class TrainConfig:
     # loss and regularization
     label_smoothing: float = 0.1
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
+    # an exponential moving average of the weights (and BN statistics), updated every step with this decay
+    # (0: off); validation, checkpoints and the test use the average instead of the raw weights
+    ema: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # validation and callbacks
     # split: a seeded random val_split of train held out | last: the last val_split of train, as Keras's
@@ -80,6 +83,7 @@ class TrainConfig:
             (self.lr > 0, "lr must be positive"),
             (0 < self.val_split < 1, "val_split must be between 0 and 1"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (0 <= self.ema < 1, "ema (a decay) must be in [0, 1)"),
             (self.weight_decay >= 0 and self.l2 >= 0, "weight_decay and l2 must be >= 0"),
             (0 <= self.warmup <= self.epochs, "warmup must be between 0 and epochs"),
             (0 < self.plateau_factor < 1, "plateau_factor must be between 0 and 1"),

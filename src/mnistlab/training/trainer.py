@@ -41,22 +41,23 @@ def resolve_device(name: str) -> torch.device:
 
 
 class RunningMetrics:
-    """Sums of loss and correct predictions on the device; `read()` is the only host sync."""
+    """The loss sum and a hit per sample, kept on the device for up to `capacity` samples; `read()` is the
+    only host sync. Three small ops per step: tiny models are bound by per-op overhead."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, capacity: int):
         self.loss_sum = torch.zeros((), device=device)
-        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.hits = torch.zeros(capacity, device=device, dtype=torch.bool)
         self.seen = 0
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         n = len(y)
         self.loss_sum.add_(loss.detach(), alpha=n)
-        self.correct.add_((logits.detach().argmax(1) == y).sum())
+        torch.eq(logits.detach().argmax(1), y, out=self.hits[self.seen:self.seen + n])
         self.seen += n
 
     def read(self) -> tuple[float, float, int]:
         seen = max(1, self.seen)
-        return self.loss_sum.item() / seen, self.correct.item() / seen, self.seen
+        return self.loss_sum.item() / seen, self.hits[:self.seen].sum().item() / seen, self.seen
 
 
 class Trainer:
@@ -71,6 +72,11 @@ class Trainer:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if config.compile else self.model
+        self.ema = None
+        if config.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
         self.autocast_dtype = self._autocast_dtype()
         self.batches = DeviceBatches(data.train_x, data.train_y, config.batch_size, config.augment,
                                      self.channels_last)
@@ -91,6 +97,11 @@ class Trainer:
             cpu_bf16 = self.device.type == "cpu" and self.uses_conv and torch.ops.mkldnn._is_mkldnn_bf16_supported()
             precision = "bf16" if self.device.type == "cuda" or cpu_bf16 else "fp32"
         return torch.bfloat16 if precision == "bf16" else None
+
+    @property
+    def eval_model(self) -> Classifier:
+        """What is validated, saved and tested: the weight average when config.ema is set, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     @property
     def steps_per_epoch(self) -> int:
@@ -143,7 +154,7 @@ class Trainer:
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         config, model = self.config, self.model
         model.train()
-        running = RunningMetrics(self.device)
+        running = RunningMetrics(self.device, len(self.batches.images))
         started = time.perf_counter()
         step0 = (epoch - 1) * self.steps_per_epoch
         # per-step Python is what bounds tiny models: only the callbacks that watch batches, lr set on change
@@ -164,6 +175,8 @@ class Trainer:
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(model)
             running.add(loss, logits, y)
             for callback in batch_callbacks:
                 callback.on_batch_end(self, step, running)
@@ -180,19 +193,19 @@ class Trainer:
 
         autocast_dtype = None if fp32 else self.autocast_dtype
         logits_fn = tta_logits if tta else batched_logits
-        logits = logits_fn(self.model, images, self.config.eval_batch_size, autocast_dtype, self.channels_last)
+        logits = logits_fn(self.eval_model, images, self.config.eval_batch_size, autocast_dtype, self.channels_last)
         loss = F.cross_entropy(logits, labels).item()
         accuracy = (logits.argmax(1) == labels).float().mean().item()
         return loss, accuracy
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def save_model(self, path: Path, **meta: Any) -> Path:
-        return save_model(self.model, path, **self.model_meta, **meta)
+        return save_model(self.eval_model, path, **self.model_meta, **meta)
 
     def _load_weights(self, path: Path) -> None:
         from safetensors.torch import load_file
 
-        self.model.load_state_dict(load_file(Path(path).with_suffix(".safetensors"), device=str(self.device)))
+        self.eval_model.load_state_dict(load_file(Path(path).with_suffix(".safetensors"), device=str(self.device)))
 
     def save_training_state(self, path: Path) -> None:
         """Everything a resume needs, loadable with torch.load(weights_only=True)."""
@@ -205,6 +218,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "callbacks": {key: c.state_dict() for key, c in self._callback_keys()},
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         with atomic_write(path) as f:
             torch.save(state, f)
 
@@ -217,6 +232,10 @@ class Trainer:
             raise MnistlabError(f"{path}: unreadable training state ({e})") from None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            if "ema" not in state:
+                raise MnistlabError(f"{path}: this run was trained without ema; resume it without --ema")
+            self.ema.load_state_dict(state["ema"])
         self.epoch, self.lr_scale = state["epoch"], state["lr_scale"]
         for key, callback in self._callback_keys():
             if key in state["callbacks"]:

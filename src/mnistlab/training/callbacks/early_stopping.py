@@ -19,7 +19,7 @@ class EarlyStopping(Callback):
         if self.tracker.update(logs):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
-                self.best_weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+                self.best_weights = {k: v.detach().clone() for k, v in trainer.eval_model.state_dict().items()}
         elif self.tracker.value(logs) is not None:
             self.wait += 1
             if self.wait >= self.patience:
@@ -28,7 +28,7 @@ class EarlyStopping(Callback):
                 trainer.log(f"early stopping at epoch {epoch}: {self.tracker.monitor} has not improved for "
                             f"{self.patience} epochs (best {self.tracker.best:.4f} at epoch {self.best_epoch})")
                 if self.best_weights is not None:
-                    trainer.model.load_state_dict(self.best_weights)
+                    trainer.eval_model.load_state_dict(self.best_weights)
                     trainer.log(f"restored the weights of epoch {self.best_epoch}")
 
     def state_dict(self):
