@@ -130,7 +130,7 @@ def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = 
     table = format_table(rows)
     from mnistlab.runs import machine_summary
 
-    header = f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {machine_summary()}\n\n"
+    header = f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {machine_summary(threads=False)}\n\n"
     write_text(out / "reproduce.md", header + table)
     write_json(out / "reproduce.json", rows)
     log(header + table)

@@ -131,12 +131,21 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
-def machine_summary() -> str:
-    """One line naming what a measurement ran on, for the headers of result tables."""
+def machine_summary(threads: bool = True) -> str:
+    """One line naming what a measurement ran on, for the headers of result tables (`threads=False` where
+    each row says its own)."""
     import torch
 
-    return (f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads), "
-            f"torch {torch.__version__}")
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux names the CPU model here; platform.processor() often says only the architecture
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    if threads:
+        n = torch.get_num_threads()
+        cpu += f" ({n} thread{'s' if n > 1 else ''})"
+    return f"{cpu}, torch {torch.__version__}"
 
 
 def _git_commit() -> str | None:
