@@ -26,6 +26,10 @@ def test_evaluate_a_run_from_the_command_line(mnist_runs, capsys, tmp_path):
     assert result["accuracy"] == pytest.approx(run.metrics()["test_accuracy"], abs=1e-6)
     assert np.array(result["confusion_matrix"]).sum() == 10000 and len(result["per_class"]) == 10
     assert (tmp_path / "confusion.png").is_file() and (tmp_path / "mistakes.png").is_file()
+    # --tta gives what training reported with test-time augmentation (memory formats differ: one image at most)
+    assert main(["evaluate", str(run.path), "--tta", "--json", "--out", str(tmp_path)]) == 0
+    with_tta = json.loads(capsys.readouterr().out)
+    assert with_tta["accuracy"] == pytest.approx(run.metrics()["test_accuracy_tta"], abs=1e-4)
     assert main(["evaluate", str(run.path), "--split", "val", "--json", "--out", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out)["count"] == 2000  # 10% of the 20,000-image subset
     assert main(["evaluate", str(run.path), "--split", "val"]) == 0

@@ -174,10 +174,10 @@ def cmd_evaluate(args) -> None:
     from mnistlab.runs import find_run_path
 
     folder, dataset, result = evaluate_saved(find_run_path(args.run, args.runs_dir), args.split, args.out,
-                                             args.data_dir)
+                                             args.data_dir, args.tta)
     if args.json:
         return _print_json(result)
-    print(f"{folder.name} on {dataset} {args.split}: " + format_metrics(result))
+    print(f"{folder.name} on {dataset} {args.split}{' with TTA' if args.tta else ''}: " + format_metrics(result))
     print("\nfigures: " + ", ".join(result["figures"].values()))
 
 
@@ -361,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="loss, accuracy, per-class metrics, confusion matrix and mistakes of a run")
     p.add_argument("run", help="run folder (or ensemble folder)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average each image's logits with its 1-pixel shifts")
     p.add_argument("--out", help="folder for the figures (default: the run folder)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)

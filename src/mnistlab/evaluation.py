@@ -64,12 +64,12 @@ def worst_mistakes(proba: np.ndarray, labels: np.ndarray, count: int = 25) -> np
 
 
 def evaluate(predictor, images: np.ndarray, labels: np.ndarray, out_dir: str | os.PathLike | None = None,
-             title: str = "") -> dict[str, Any]:
-    """Metrics of a Predictor on (images, labels); with `out_dir`, also confusion.png and mistakes.png.
-    For an ensemble, each member's accuracy is reported beside the ensemble's."""
+             title: str = "", tta: bool = False) -> dict[str, Any]:
+    """Metrics of a Predictor on (images, labels), with test-time augmentation if `tta`; with `out_dir`, also
+    confusion.png and mistakes.png. For an ensemble, each member's accuracy is reported beside the ensemble's."""
     from mnistlab import plots
 
-    members = predictor.member_proba(images)
+    members = predictor.member_proba(images, tta=tta)
     proba = np.mean(members, axis=0)
     result = classification_metrics(proba, labels, predictor.class_names)
     if predictor.is_ensemble:
@@ -106,7 +106,7 @@ def format_metrics(result: dict[str, Any]) -> str:
 
 
 def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | os.PathLike | None = None,
-                   data_dir: str | os.PathLike | None = None) -> tuple[Path, str, dict[str, Any]]:
+                   data_dir: str | os.PathLike | None = None, tta: bool = False) -> tuple[Path, str, dict[str, Any]]:
     """Evaluate a run folder, ensemble folder or checkpoint on a split of its dataset, writing the figures
     to `out_dir` (default: the run's or ensemble's folder). Returns (folder, dataset name, metrics)."""
     from mnistlab.predict import load
@@ -117,7 +117,8 @@ def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | 
     settings = RunFolder(folder).settings() if (folder / RunFolder.SETTINGS).is_file() else None
     dataset = (settings or {}).get("dataset") or predictor.meta.get("dataset")
     images, labels = load_split(dataset, split, settings, data_dir)
-    result = evaluate(predictor, images, labels, Path(out_dir) if out_dir else folder, f"({folder.name}, {split})")
+    result = evaluate(predictor, images, labels, Path(out_dir) if out_dir else folder,
+                      f"({folder.name}, {split}{', TTA' if tta else ''})", tta)
     return folder, dataset, result
 
 

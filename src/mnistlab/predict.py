@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mnistlab.errors import DataError, MnistlabError
+from mnistlab.evaluation import tta_logits
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
 from mnistlab.models.io import load_model
@@ -46,13 +47,15 @@ class Predictor:
     def is_ensemble(self) -> bool:
         return len(self.models) > 1
 
-    def member_proba(self, images, batch_size: int = 2000) -> list[np.ndarray]:
-        """Each member's probabilities (N, classes)."""
-        return [torch.softmax(batched_logits(m, images, batch_size), dim=1).cpu().numpy() for m in self.models]
+    def member_proba(self, images, batch_size: int = 2000, tta: bool = False) -> list[np.ndarray]:
+        """Each member's probabilities (N, classes); with `tta`, from logits averaged over the image and its
+        1-pixel shifts, as training's test-time augmentation does."""
+        logits_fn = tta_logits if tta else batched_logits
+        return [torch.softmax(logits_fn(m, images, batch_size), dim=1).cpu().numpy() for m in self.models]
 
-    def predict_proba(self, images, batch_size: int = 2000) -> np.ndarray:
+    def predict_proba(self, images, batch_size: int = 2000, tta: bool = False) -> np.ndarray:
         """Class probabilities (N, classes) float32: the members' average for an ensemble."""
-        return np.mean(self.member_proba(images, batch_size), axis=0).astype(np.float32)
+        return np.mean(self.member_proba(images, batch_size, tta), axis=0).astype(np.float32)
 
     def predict(self, images, batch_size: int = 2000) -> np.ndarray:
         """Predicted class indices (N,) int64."""
