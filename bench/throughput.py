@@ -96,9 +96,7 @@ def pure_epoch(model: str, batch: int, optimizer: str, samples: int):
     memory_format = torch.channels_last if conv else torch.contiguous_format
     batches = [(x.contiguous(memory_format=memory_format), y) for x, y in
                zip(images.split(batch), torch.from_numpy(data.train_labels[:samples]).long().split(batch))]
-    settings = same_math(batch, optimizer)
-    del settings["batch_size"]
-    opt = build_optimizer(net, TrainConfig(**settings), torch.device("cpu"))
+    opt = build_optimizer(net, TrainConfig(**same_math(batch, optimizer)), torch.device("cpu"))
     dtype = torch.bfloat16 if conv and torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
     def epoch():

@@ -103,9 +103,8 @@ def cmd_models(args) -> None:
 # Flags named like the settings they set; flags left out (None) do not override the config file or recipe.
 TRAIN_FLAGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
                "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "ema", "validation",
-               "val_split",
-               "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last", "compile",
-               "subset")
+               "val_split", "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last",
+               "compile", "subset")
 
 
 def _train_overrides(args) -> dict:

@@ -52,9 +52,9 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
             per_seed.append(_figures(run))
         device, epochs = run.metrics()["device"], run.metrics()["epochs"]
     if device == "cpu":  # CPU results depend on how many threads trained them
-        import torch
+        from mnistlab.runs import thread_count
 
-        device = f"cpu, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}"
+        device = f"cpu, {thread_count()}"
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
            "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": device,
            "quick": quick, "mnistlab": {}}
@@ -88,9 +88,10 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         for k in keys:
             m = r["mnistlab"].get(k)
             if m:
-                spread = r["seeds"] > 1  # one seed has no spread to show
-                value = (f"{100 * m['mean']:.2f}%" + (f" ± {100 * m['std']:.2f}" if spread else "")
-                         if "loss" not in k else f"{m['mean']:.4f}" + (f" ± {m['std']:.4f}" if spread else ""))
+                scale, digits, unit = (1, 4, "") if "loss" in k else (100, 2, "%")
+                value = f"{scale * m['mean']:.{digits}f}{unit}"
+                if r["seeds"] > 1:  # one seed has no spread to show
+                    value += f" ± {scale * m['std']:.{digits}f}"
                 ours.append(f"{k.replace('_accuracy', '')} {value}")
         lines.append(f"| {r['recipe']}{' (quick)' if r['quick'] else ''} | {published} | {', '.join(ours)} | "
                      f"{r['seeds']} | {r['epochs']} | {r['wall_seconds']:.0f} s | {r['device']} |")

@@ -131,6 +131,14 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
+def thread_count() -> str:
+    """How many CPU threads torch computes with, e.g. "2 threads": CPU figures depend on it."""
+    import torch
+
+    n = torch.get_num_threads()
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
 def machine_summary(threads: bool = True) -> str:
     """One line naming what a measurement ran on, for the headers of result tables (`threads=False` where
     each row says its own)."""
@@ -143,8 +151,7 @@ def machine_summary(threads: bool = True) -> str:
     except (OSError, StopIteration):
         pass
     if threads:
-        n = torch.get_num_threads()
-        cpu += f" ({n} thread{'s' if n > 1 else ''})"
+        cpu += f" ({thread_count()})"
     return f"{cpu}, torch {torch.__version__}"
 
 
