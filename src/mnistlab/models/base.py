@@ -88,12 +88,14 @@ class Classifier(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = as_image_batch(x, self.image_shape)
+        # uint8 stays uint8: normalization's multiply-add converts it in the same op
+        x = as_image_batch(x, self.image_shape, keep_uint8=True)
         return self.net(self.normalize(x))
 
 
-def as_image_batch(images, image_shape: tuple[int, int] = (28, 28)) -> torch.Tensor:
-    """Any accepted batch -> float tensor (N, 1, H, W) of pixel values 0-255 (a tensor's device is kept).
+def as_image_batch(images, image_shape: tuple[int, int] = (28, 28), keep_uint8: bool = False) -> torch.Tensor:
+    """Any accepted batch -> float tensor (N, 1, H, W) of pixel values 0-255 (a tensor's device is kept),
+    or uint8 if it was uint8 and `keep_uint8`.
 
     Accepts numpy arrays or tensors of shape (N, H, W), (N, 1, H, W) or (N, H*W), uint8 or float.
     """
@@ -111,4 +113,4 @@ def as_image_batch(images, image_shape: tuple[int, int] = (28, 28)) -> torch.Ten
             f"images of shape {shape} are not accepted; give a batch of shape (N, {h}, {w}), "
             f"(N, 1, {h}, {w}) or (N, {h * w})"
         )
-    return x if x.dtype == torch.float32 else x.float()
+    return x if x.dtype == torch.float32 or (keep_uint8 and x.dtype == torch.uint8) else x.float()

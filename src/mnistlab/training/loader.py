@@ -59,10 +59,13 @@ def split_dataset(dataset: Dataset, validation: str, val_split: float, seed: int
 
 
 class DeviceBatches:
-    """Iterate one epoch of (x float (B, 1, H, W) pixels 0-255, y int64 (B,)) from a seeded permutation.
+    """Iterate one epoch of (x (B, 1, H, W) pixels 0-255, y int64 (B,)) from a seeded permutation.
 
-    The permutation and the augmentation draw from `generator`, which the trainer reseeds every epoch,
-    so an epoch is the same whether or not the run was resumed before it.
+    x is uint8 without augmentation (the model's normalization converts it in the same multiply-add, one op
+    and 300 kB of memory traffic fewer per step) and float with it. Unaugmented x is a view of a buffer that
+    the next epoch overwrites: copy it to keep it. The permutation and the augmentation draw from
+    `generator`, which the trainer reseeds every epoch, so an epoch is the same whether or not the run was
+    resumed before it.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, augment: AugmentConfig,
@@ -70,6 +73,7 @@ class DeviceBatches:
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.augment, self.channels_last, self.drop_last = augment, channels_last, drop_last
         self.generator = torch.Generator(device=images.device)
+        self._epoch_images: torch.Tensor | None = None
 
     def __len__(self) -> int:
         n = len(self.images)
@@ -77,15 +81,19 @@ class DeviceBatches:
 
     def __iter__(self):
         order = torch.randperm(len(self.images), generator=self.generator, device=self.images.device)
-        # one gather per epoch (a uint8 copy of the split), so each step only slices a view; index_select
-        # on rows of H*W bytes is several times faster than advanced indexing on (N, H, W)
+        # one gather per epoch, so each step only slices; index_select on rows of H*W bytes is several times
+        # faster than advanced indexing on (N, H, W), and into a buffer kept across epochs 3.5x faster than
+        # into a fresh tensor, which page-faults (6.5 ms against 23 ms for all of MNIST)
         n, h, w = self.images.shape
-        images = self.images.reshape(n, h * w).index_select(0, order).view(n, h, w)
+        if self._epoch_images is None:
+            self._epoch_images = torch.empty_like(self.images)
+        images = torch.index_select(self.images.view(n, h * w), 0, order, out=self._epoch_images.view(n, h * w))
+        images = images.view(n, 1, h, w)
         labels = self.labels.index_select(0, order)
         for i in range(len(self)):
-            x = images[i * self.batch_size:(i + 1) * self.batch_size].unsqueeze(1).float()
+            x = images[i * self.batch_size:(i + 1) * self.batch_size]
             if self.augment.active:
-                x = augment_batch(x, self.augment, self.generator)
+                x = augment_batch(x.float(), self.augment, self.generator)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, labels[i * self.batch_size:(i + 1) * self.batch_size]

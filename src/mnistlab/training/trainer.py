@@ -41,23 +41,30 @@ def resolve_device(name: str) -> torch.device:
 
 
 class RunningMetrics:
-    """The loss sum and a hit per sample, kept on the device for up to `capacity` samples; `read()` is the
-    only host sync. Three small ops per step: tiny models are bound by per-op overhead."""
+    """The epoch's logits and labels so far, kept on the device as the steps made them; `read()` computes
+    the mean loss and the accuracy from them and is the only host sync. Per step that is two list appends:
+    tiny models are bound by per-op overhead (the loss is the training loss, recomputed exactly)."""
 
-    def __init__(self, device: torch.device, capacity: int):
-        self.loss_sum = torch.zeros((), device=device)
-        self.hits = torch.zeros(capacity, device=device, dtype=torch.bool)
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
+        self.logits: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
         self.seen = 0
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        n = len(y)
-        self.loss_sum.add_(loss.detach(), alpha=n)
-        torch.eq(logits.detach().argmax(1), y, out=self.hits[self.seen:self.seen + n])
-        self.seen += n
+    def add(self, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.logits.append(logits.detach())
+        self.labels.append(y)
+        self.seen += len(y)
 
     def read(self) -> tuple[float, float, int]:
-        seen = max(1, self.seen)
-        return self.loss_sum.item() / seen, self.hits[:self.seen].sum().item() / seen, self.seen
+        if not self.seen:
+            return 0.0, 0.0, 0
+        logits, labels = torch.cat(self.logits).float(), torch.cat(self.labels)
+        self.logits, self.labels = [logits], [labels]  # later reads start from here
+        with torch.no_grad():
+            loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+            hits = (logits.argmax(1) == labels).sum()
+        return loss.item(), hits.item() / self.seen, self.seen
 
 
 class Trainer:
@@ -154,7 +161,7 @@ class Trainer:
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         config, model = self.config, self.model
         model.train()
-        running = RunningMetrics(self.device, len(self.batches.images))
+        running = RunningMetrics(config.label_smoothing)
         started = time.perf_counter()
         step0 = (epoch - 1) * self.steps_per_epoch
         # per-step Python is what bounds tiny models: only the callbacks that watch batches, lr set on change
@@ -177,7 +184,7 @@ class Trainer:
             self.optimizer.step()
             if self.ema is not None:
                 self.ema.update_parameters(model)
-            running.add(loss, logits, y)
+            running.add(logits, y)
             for callback in batch_callbacks:
                 callback.on_batch_end(self, step, running)
         loss, accuracy, seen = running.read()  # the epoch's one host sync
