@@ -33,3 +33,18 @@ def test_batches_cover_the_epoch_once_in_a_seeded_order(mnist):
     assert np.array_equal(np.sort(torch.cat(first).numpy()), np.sort(labels.numpy()))
     batches.generator.manual_seed(3)
     assert all(torch.equal(a, b) for a, b in zip(first, (y for _, y in batches)))
+
+
+def test_unaugmented_batches_stay_uint8_and_the_model_reads_them_as_floats(mnist):
+    from mnistlab.models import create_model
+
+    images = torch.from_numpy(mnist.train_images[:300])
+    batches = DeviceBatches(images, torch.from_numpy(mnist.train_labels[:300]).long(), 128, AugmentConfig())
+    x, _ = next(iter(batches))
+    assert x.dtype == torch.uint8 and x.shape == (128, 1, 28, 28)
+    model = create_model("mlp")
+    model.normalize.fit(mnist.train_images[:300])
+    assert torch.equal(model(x), model(x.float()))
+    augmented = DeviceBatches(images, torch.from_numpy(mnist.train_labels[:300]).long(), 128,
+                              AugmentConfig(shift=0.1))
+    assert next(iter(augmented))[0].dtype == torch.float32

@@ -168,3 +168,19 @@ def test_resume_with_ema_matches_the_uninterrupted_run(tmp_path):
     wa, wb = load_file(whole.checkpoint("last")), load_file(resumed.checkpoint("last"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert resumed.metrics()["test_accuracy"] == whole.metrics()["test_accuracy"]
+
+
+def test_running_metrics_weigh_each_batch_by_its_size():
+    from mnistlab.training.trainer import RunningMetrics
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(300, 10, generator=generator)
+    labels = torch.randint(0, 10, (300,), generator=generator)
+    running = RunningMetrics()
+    for start, stop in ((0, 128), (128, 256), (256, 300)):  # a short last batch
+        batch_loss = torch.nn.functional.cross_entropy(logits[start:stop], labels[start:stop])
+        running.add(batch_loss, logits[start:stop], labels[start:stop])
+    loss, accuracy, seen = running.read()
+    assert seen == 300
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
+    assert accuracy == (logits.argmax(1) == labels).sum().item() / 300

@@ -90,10 +90,15 @@ class DeviceBatches:
         images = torch.index_select(self.images.view(n, h * w), 0, order, out=self._epoch_images.view(n, h * w))
         images = images.view(n, 1, h, w)
         labels = self.labels.index_select(0, order)
-        for i in range(len(self)):
-            x = images[i * self.batch_size:(i + 1) * self.batch_size]
-            if self.augment.active:
-                x = augment_batch(x.float(), self.augment, self.generator)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, labels[i * self.batch_size:(i + 1) * self.batch_size]
+        steps = len(self)
+        batches = zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
+        if not (self.augment.active or self.channels_last):
+            return batches  # views, with no Python between steps
+        return (self._prepare(x, y) for x, y in batches)
+
+    def _prepare(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.augment.active:
+            x = augment_batch(x.float(), self.augment, self.generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
