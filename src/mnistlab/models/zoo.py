@@ -128,9 +128,10 @@ def keras_cnn(num_classes: int, image_shape: tuple[int, int], hidden: int = 0, d
 
 
 @register_model("lenet5", normalize="global", description="LeNet-5: Conv6-Pool-Conv16-Pool-Dense 120-84, Xavier init")
-def lenet5(num_classes: int, image_shape: tuple[int, int], activation: str = "relu") -> nn.Module:
-    """LeNet-5: Conv6(5x5)-MaxPool-Conv16(3x3)-MaxPool-Dense120-Dense84-Dense, Xavier initialisation."""
-    features = nn.Sequential(nn.Conv2d(1, 6, 5), make_activation(activation), nn.MaxPool2d(2),
+def lenet5(num_classes: int, image_shape: tuple[int, int], activation: str = "relu", padding: int = 0) -> nn.Module:
+    """LeNet-5: Conv6(5x5)-MaxPool-Conv16(3x3)-MaxPool-Dense120-Dense84-Dense, Xavier initialisation.
+    `padding=2` on the first convolution sees the 28x28 image as the original's 32x32 input."""
+    features = nn.Sequential(nn.Conv2d(1, 6, 5, padding=padding), make_activation(activation), nn.MaxPool2d(2),
                              nn.Conv2d(6, 16, 3), make_activation(activation), nn.MaxPool2d(2))
     flat = _flat_size(features, image_shape)
     net = nn.Sequential(*features, nn.Flatten(), nn.Linear(flat, 120), make_activation(activation),
