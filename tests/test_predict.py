@@ -55,6 +55,12 @@ def test_arrays_and_idx_files_are_predicted_as_they_are(mnist_runs, mnist, tmp_p
     results = json.loads(capsys.readouterr().out)
     got = [p["class"] for r in results for p in r["predictions"]]
     assert got == mnistlab.load(mnist_runs[0].path).predict(mnist.test_images[:8]).tolist()
+    # --tta: the probabilities of the image and its shifts, as Predictor.predict_proba(tta=True) gives them
+    assert main(["predict", str(mnist_runs[0].path), str(tmp_path / "batch.npy"), "--json", "--tta"]) == 0
+    shifted = [p["probability"] for p in json.loads(capsys.readouterr().out)[0]["predictions"]]
+    proba = mnistlab.load(mnist_runs[0].path).predict_proba(mnist.test_images[:5], tta=True)
+    assert shifted == pytest.approx(proba.max(axis=1).tolist(), abs=1e-6)
+    assert shifted != pytest.approx([p["probability"] for p in results[0]["predictions"]], abs=1e-6)
 
 
 def test_bad_files_get_an_error_and_the_rest_are_predicted(mnist_runs, mnist, tmp_path, capsys):

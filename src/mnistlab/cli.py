@@ -193,7 +193,7 @@ def cmd_predict(args) -> None:
     from mnistlab.predict import predict_files
 
     predictor = _predictor(args.run, args.runs_dir)
-    results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess)
+    results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess, args.tta)
     if args.json:
         _print_json(results)
     else:
@@ -377,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--no-preprocess", action="store_true",
                    help="feed pictures' pixels as they are (no invert, crop, resize, centring)")
+    p.add_argument("--tta", action="store_true", help="average over each image and its 1-pixel shifts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

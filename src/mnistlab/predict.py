@@ -57,9 +57,9 @@ class Predictor:
         """Class probabilities (N, classes) float32: the members' average for an ensemble."""
         return np.mean(self.member_proba(images, batch_size, tta), axis=0).astype(np.float32)
 
-    def predict(self, images, batch_size: int = 2000) -> np.ndarray:
+    def predict(self, images, batch_size: int = 2000, tta: bool = False) -> np.ndarray:
         """Predicted class indices (N,) int64."""
-        return self.predict_proba(images, batch_size).argmax(axis=1)
+        return self.predict_proba(images, batch_size, tta).argmax(axis=1)
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
@@ -180,7 +180,7 @@ def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], prep
 
 
 def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_k: int = 3,
-                  preprocess: bool = True) -> list[dict[str, Any]]:
+                  preprocess: bool = True, tta: bool = False) -> list[dict[str, Any]]:
     """One result per file: its predictions (one per image in the file) or its error; a bad file does not
     stop the others."""
     results = []
@@ -190,7 +190,7 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_
         except MnistlabError as e:
             results.append({"file": str(path), "error": str(e)})
             continue
-        proba = predictor.predict_proba(images)
+        proba = predictor.predict_proba(images, tta=tta)
         predictions = []
         for row in proba:
             order = np.argsort(-row)[:top_k]

@@ -24,7 +24,8 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
     Images stay uint8 until each batch is on the device, so a whole test set costs one small copy.
     """
     device = next(model.parameters()).device
-    x_all = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    # a read-only array (an IDX file's, read with frombuffer) is copied: torch warns about sharing it
+    x_all = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.require(images, None, ["C", "W"]))
     x_all = x_all.to(device)
     out = []
     was_training = model.training
