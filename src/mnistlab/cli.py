@@ -263,6 +263,9 @@ def cmd_reproduce(args) -> None:
 
 
 # ---------------------------------------------------------------- parser
+TTA_HELP = "test-time augmentation: average each image's logits with its 1-pixel shifts"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnistlab",
@@ -360,8 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="loss, accuracy, per-class metrics, confusion matrix and mistakes of a run")
     p.add_argument("run", help="run folder (or ensemble folder)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
-    p.add_argument("--tta", action="store_true",
-                   help="test-time augmentation: average each image's logits with its 1-pixel shifts")
+    p.add_argument("--tta", action="store_true", help=TTA_HELP)
     p.add_argument("--out", help="folder for the figures (default: the run folder)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -377,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--no-preprocess", action="store_true",
                    help="feed pictures' pixels as they are (no invert, crop, resize, centring)")
-    p.add_argument("--tta", action="store_true", help="average over each image and its 1-pixel shifts")
+    p.add_argument("--tta", action="store_true", help=TTA_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
