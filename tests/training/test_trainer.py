@@ -77,12 +77,15 @@ def test_resume_after_interrupt_matches_the_uninterrupted_run(tmp_path):
         train(config, tmp_path / "b", progress="quiet", callbacks=[InterruptAt(3)])
     interrupted = RunFolder.open(tmp_path / "b" / "mnist-keras-cnn-1")
     assert interrupted.state() == "interrupted" and len(interrupted.history()) == 2
+    saved_seconds = torch.load(interrupted.checkpoints / "last-state.pt", weights_only=True)["train_seconds"]
     resumed = resume(interrupted.path, progress="quiet")
     assert resumed.state() == "finished"
     assert comparable(resumed.history()) == comparable(whole.history())
     wa, wb = load_file(whole.checkpoint("last")), load_file(resumed.checkpoint("last"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert resumed.metrics()["test_accuracy"] == whole.metrics()["test_accuracy"]
+    # the training time counts both sessions: the first's two epochs, then the resumed third
+    assert resumed.metrics()["train_seconds"] >= saved_seconds + resumed.history()[-1]["seconds"]
     with pytest.raises(MnistlabError, match="already finished"):
         resume(resumed.path)
 

@@ -95,6 +95,8 @@ class Trainer:
         self.model_meta = dict(model_meta or {})
         self.base_lr, self.lr_scale = config.lr, 1.0
         self.epoch = 0  # epochs completed
+        self.seconds_before = 0.0  # training time of the earlier sessions of a resumed run
+        self._fit_started = time.perf_counter()
         self.best_checkpoint: Path | None = None  # set by ModelCheckpoint; fit() tests this model
         self.stop_training = False
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -129,7 +131,7 @@ class Trainer:
         """Train from the epoch after `self.epoch` to config.epochs (or until a callback stops), then
         evaluate the best checkpoint (or the final model) on the test set. Returns the final logs."""
         self._call("on_train_begin")
-        started = time.perf_counter()
+        self._fit_started = time.perf_counter()
         try:
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
                 self._seed_epoch(epoch)
@@ -145,7 +147,7 @@ class Trainer:
                 self._call("on_epoch_end", epoch, logs)
                 if self.stop_training:
                     break
-            final = {"epochs": self.epoch, "train_seconds": time.perf_counter() - started}
+            final = {"epochs": self.epoch, "train_seconds": self.train_seconds()}
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
             # in float32, so the figure is what the saved model gives wherever it is loaded
@@ -159,6 +161,10 @@ class Trainer:
             raise
         self._call("on_train_end", final)
         return final
+
+    def train_seconds(self) -> float:
+        """Seconds of training so far, over every session of a resumed run."""
+        return self.seconds_before + time.perf_counter() - self._fit_started
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         config, model = self.config, self.model
@@ -225,6 +231,7 @@ class Trainer:
         state = {
             "epoch": self.epoch,
             "lr_scale": self.lr_scale,
+            "train_seconds": self.train_seconds(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "callbacks": {key: c.state_dict() for key, c in self._callback_keys()},
@@ -248,6 +255,7 @@ class Trainer:
                 raise MnistlabError(f"{path}: this run was trained without ema; resume it without --ema")
             self.ema.load_state_dict(state["ema"])
         self.epoch, self.lr_scale = state["epoch"], state["lr_scale"]
+        self.seconds_before = float(state.get("train_seconds", 0.0))  # absent from older states
         for key, callback in self._callback_keys():
             if key in state["callbacks"]:
                 callback.load_state_dict(state["callbacks"][key])
