@@ -23,7 +23,7 @@ def _check(expected, got):
 
 def test_onnx_matches_mnistlab(mnist_runs, test_images, tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    out = tmp_path / "model.onnx"
+    out = tmp_path / "exports" / "model.onnx"  # a folder that does not exist yet
     assert main(["export", str(mnist_runs[0].path), "--format", "onnx", "--out", str(out)]) == 0
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = test_images.astype(np.float32)[:, None]
@@ -52,8 +52,14 @@ def test_safetensors_export_holds_weights_and_description(mnist_runs, tmp_path):
         assert "keras-cnn" in f.metadata()["models"] and len(list(f.keys())) > 4
 
 
-def test_bad_export_arguments(mnist_runs, tmp_path):
+def test_bad_export_arguments(mnist_runs, tmp_path, capsys):
     assert main(["export", str(tmp_path / "nope"), "--format", "onnx", "--out", str(tmp_path / "x")]) == 2
+    # a folder as --out: a clear error naming a file to give instead, and the folder is left alone
+    (tmp_path / "keep.txt").write_text("x")
+    assert main(["export", str(mnist_runs[0].path), "--format", "torchscript", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and str(tmp_path / "model.pt") in err
+    assert (tmp_path / "keep.txt").read_text() == "x"
 
 
 def test_onnx_export_of_the_space_to_depth_default_model(test_images, tmp_path):

@@ -19,7 +19,7 @@ from mnistlab._io import atomic_write
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.predict import Predictor
 
-FORMATS = ("onnx", "torchscript", "safetensors")
+FORMATS = {"onnx": "onnx", "torchscript": "pt", "safetensors": "safetensors"}  # format: file extension
 
 
 class ProbabilityModel(nn.Module):
@@ -38,6 +38,8 @@ def export(predictor: Predictor, fmt: str, out: str | os.PathLike) -> Path:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"{out} is a folder; give the file to write, e.g. {out / ('model.' + FORMATS[fmt])}")
     module = ProbabilityModel([m.float().eval().to("cpu") for m in predictor.models]).eval()
     example = torch.zeros(2, 1, *predictor.image_shape)
     metadata = {"class_names": json.dumps(list(predictor.class_names)), "input": "raw pixels 0-255, float32 "
@@ -66,6 +68,7 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, out: Path, metadata: 
         import onnx
     except ImportError:
         raise MnistlabError("ONNX export needs the onnx package: pip install 'mnistlab[onnx]'") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part")
     try:
         with torch.no_grad(), warnings.catch_warnings():

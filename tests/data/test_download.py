@@ -100,6 +100,7 @@ def test_published_checksums_guard_the_real_downloads():
 def test_offline_download_error_lists_what_each_mirror_said(tmp_path, monkeypatch):
     spec = DatasetSpec("kmnist", "test", DATASETS["kmnist"].class_names, (_dead_mirror(),), {})
     monkeypatch.setitem(DATASETS, "kmnist", spec)
-    with pytest.raises(DataError, match=r"download failed .*127\.0\.0\.1.*copy the four files"):
+    with pytest.raises(DataError, match=r"download failed .*127\.0\.0\.1.*copy the four files") as error:
         load_dataset("kmnist", data_dir=tmp_path)
+    assert str(error.value).count("127.0.0.1") == 1 and "(2 attempts)" in str(error.value)  # one line per mirror
     assert not any((tmp_path / "kmnist").glob("*.gz"))

@@ -93,7 +93,7 @@ def _download_one(name, mirrors, dest_dir, expected, retries, timeout, progress,
     """Try every mirror in turn; record each failure; True once one file arrived intact."""
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
-        for attempt in range(retries):
+        for attempt in range(1, retries + 1):
             try:
                 _fetch(url, dest_dir / name, expected, timeout, progress)
                 return True
@@ -101,7 +101,9 @@ def _download_one(name, mirrors, dest_dir, expected, retries, timeout, progress,
                 failures.append(f"{url}: {e}")
                 break  # a wrong file will not get better on retry: next mirror
             except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-                failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
-                if attempt + 1 < retries:
-                    time.sleep(0.2 * (attempt + 1))
+                if attempt < retries:
+                    time.sleep(0.2 * attempt)
+                else:  # one line per mirror: what its last attempt answered
+                    tries = f" ({retries} attempts)" if retries > 1 else ""
+                    failures.append(f"{url}: {getattr(e, 'reason', None) or e}{tries}")
     return False
