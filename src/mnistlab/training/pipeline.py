@@ -13,8 +13,9 @@ from typing import Any, Sequence
 import torch
 
 from mnistlab.config import from_dict, merge, read_toml, to_toml
-from mnistlab.data.dataset import load_dataset
+from mnistlab.data.dataset import Dataset, load_dataset
 from mnistlab.errors import MnistlabError
+from mnistlab.models.base import Classifier
 from mnistlab.models.registry import count_parameters, create_model
 from mnistlab.runs import RunFolder
 from mnistlab.training.callbacks import (
@@ -26,7 +27,7 @@ from mnistlab.training.callbacks import (
     ReduceLROnPlateau,
     TensorBoard,
 )
-from mnistlab.training.loader import split_dataset
+from mnistlab.training.loader import DeviceSplits, split_dataset
 from mnistlab.training.settings import TrainConfig
 from mnistlab.training.trainer import Trainer, resolve_device
 
@@ -57,7 +58,9 @@ def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
     return callbacks
 
 
-def _setup(config: TrainConfig, run: RunFolder, progress: str, command: str, extra: Sequence[Callback]):
+def _prepare(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSplits]:
+    """The dataset, the seeded model and the splits on the device. Done before a run is started, so that an
+    unknown name, a bad option or missing data fails at once and leaves no run folder behind."""
     device = resolve_device(config.device)
     dataset = load_dataset(config.dataset, config.data_dir)
     torch.manual_seed(config.seed)  # initial weights
@@ -65,9 +68,7 @@ def _setup(config: TrainConfig, run: RunFolder, progress: str, command: str, ext
                          **config.model_options)
     data = split_dataset(dataset, config.validation, config.val_split, config.seed, config.subset, device)
     model.normalize.fit(data.train_x)
-    meta = {"dataset": dataset.name, "class_names": list(dataset.class_names), "run": run.name}
-    trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, extra), meta)
-    return trainer, dataset
+    return dataset, model, data
 
 
 def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str | None = None,
@@ -75,9 +76,10 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
     """Train per `config` in a new run folder under `runs_dir`; returns the folder (see `RunFolder`)."""
     command = command or shlex.join(["mnistlab", *sys.argv[1:]])
     dataset_name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
+    prepared = _prepare(config)
     run = RunFolder.create(runs_dir, name or f"{dataset_name}-{config.model}")
     run.write_start(to_toml(config), command, str(resolve_device(config.device)))
-    return _fit(config, run, progress, command, callbacks, resume=False)
+    return _fit(config, run, prepared, progress, command, callbacks, resume=False)
 
 
 def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Sequence[Callback] = ()) -> RunFolder:
@@ -87,15 +89,18 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
         raise MnistlabError(f"{run.path} has already finished; train a new run instead")
     config = from_dict(TrainConfig, run.settings())
     command = (run.path / RunFolder.COMMAND).read_text().strip()
+    prepared = _prepare(config)  # a failure here (data gone, say) leaves the run resumable
     run.set_state("running", resumed=time.time())
-    return _fit(config, run, progress, command, callbacks, resume=True)
+    return _fit(config, run, prepared, progress, command, callbacks, resume=True)
 
 
-def _fit(config: TrainConfig, run: RunFolder, progress: str, command: str, callbacks: Sequence[Callback],
-         resume: bool) -> RunFolder:
+def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifier, DeviceSplits], progress: str,
+         command: str, callbacks: Sequence[Callback], resume: bool) -> RunFolder:
     started = time.perf_counter()
+    dataset, model, data = prepared
     try:
-        trainer, dataset = _setup(config, run, progress, command, callbacks)
+        meta = {"dataset": dataset.name, "class_names": list(dataset.class_names), "run": run.name}
+        trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, callbacks), meta)
         if resume:
             trainer.load_training_state(run.checkpoints / "last-state.pt")
             trainer.log(f"resuming {run.path} after epoch {trainer.epoch}")
