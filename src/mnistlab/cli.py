@@ -41,7 +41,7 @@ def cmd_data_info(args) -> None:
     print(f"{info['name']}  ({info['source']})")
     for split, s in info["splits"].items():
         print(f"\n{split}: {s['count']:,} images of {s['image_shape'][0]}x{s['image_shape'][1]} {s['dtype']}, "
-              f"pixels {s['pixel_min']}-{s['pixel_max']} (mean {s['pixel_mean']}, std {s['pixel_std']})")
+              f"pixels {s['pixel_min']}-{s['pixel_max']} (mean {s['pixel_mean']:.2f}, std {s['pixel_std']:.2f})")
         print(f"  labels: {s['labels']}")
         width = max(len(c) for c in info["classes"])
         for name, count in zip(info["classes"], s["class_counts"]):
