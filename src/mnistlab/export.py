@@ -7,6 +7,7 @@ size is dynamic. They run without mnistlab (onnxruntime; torch.jit.load).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -68,18 +69,14 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, out: Path, metadata: 
         import onnx
     except ImportError:
         raise MnistlabError("ONNX export needs the onnx package: pip install 'mnistlab[onnx]'") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(module, (example,), str(tmp), input_names=["pixels"], output_names=["probabilities"],
-                              dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}},
-                              opset_version=17, dynamo=False)
-        model = onnx.load(str(tmp))
-        for key, value in metadata.items():
-            model.metadata_props.add(key=key, value=value)
-        onnx.save(model, str(tmp))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()  # built in memory, then written like every other export: atomically
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, (example,), buffer, input_names=["pixels"], output_names=["probabilities"],
+                          dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    model = onnx.load_model_from_string(buffer.getvalue())
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    with atomic_write(out) as f:
+        f.write(model.SerializeToString())

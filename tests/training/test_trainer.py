@@ -105,7 +105,6 @@ def test_diverging_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_pat
     assert run.checkpoint("best").exists() and json.loads((run.checkpoints / "best.json").read_text())["epoch"] == 1
 
 
-
 @pytest.mark.parametrize("bad, message", [
     ({"model": "vgg"}, "unknown model 'vgg'"),
     ({"model": "mlp", "model_options": {"depth": 3}}, "depth"),
@@ -115,6 +114,7 @@ def test_bad_settings_fail_before_a_run_folder_exists(tmp_path, bad, message):
     with pytest.raises(MnistlabError, match=message):
         train(build_config(overrides={**QUICK, **bad}), tmp_path / "runs", progress="quiet")
     assert not (tmp_path / "runs").exists()
+
 
 def test_validation_modes(tmp_path):
     on_test = train(small(validation="test", epochs=1), tmp_path, progress="quiet")
