@@ -2,10 +2,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import mnistlab
 from mnistlab.cli import main
-from mnistlab.evaluation import classification_metrics, worst_mistakes
+from mnistlab.evaluation import classification_metrics, tta_logits, worst_mistakes
 
 
 def test_metrics_by_hand():
@@ -92,3 +93,19 @@ def test_report_is_self_contained_and_renders(mnist_runs, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (2400, 1200) and pixels.std() > 20  # text and figures, not a blank page
+
+
+def test_tta_adds_mirrors_only_for_models_trained_with_them(fashion_run, mnist_runs, fashion, capsys):
+    # the checkpoint says the model learnt mirrored clothes; digits were never mirrored
+    assert mnistlab.load(fashion_run.path).tta_mirror == (True,)
+    assert mnistlab.load(mnist_runs[0].path).tta_mirror == (False,)
+    # a reloaded model's TTA is the one training reported (memory formats differ: one image at most)
+    assert main(["evaluate", str(fashion_run.path), "--tta", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == pytest.approx(fashion_run.metrics()["test_accuracy_tta"], abs=1e-4)
+    # the views are closed under mirroring, so a mirrored image gets the same prediction
+    model = mnistlab.load(fashion_run.path).models[0]
+    images = torch.as_tensor(fashion.test_images[:200])
+    mirrored = tta_logits(model, images.flip(-1), mirror=True)
+    assert torch.allclose(tta_logits(model, images, mirror=True), mirrored, atol=1e-4)
+    assert not torch.allclose(tta_logits(model, images), tta_logits(model, images.flip(-1)), atol=1e-4)

@@ -263,7 +263,8 @@ def cmd_reproduce(args) -> None:
 
 
 # ---------------------------------------------------------------- parser
-TTA_HELP = "test-time augmentation: average each image's logits with its 1-pixel shifts"
+TTA_HELP = ("test-time augmentation: average each image's logits with its 1-pixel shifts (and their mirrors, "
+            "for models trained with --augment flip)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "improvement of val_loss (0: off)")
     g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="test with test-time augmentation (1-pixel shifts)")
+                   help="test with test-time augmentation (1-pixel shifts, mirrored too when training flips)")
     g = p.add_argument_group("engine")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from mnistlab.models.base import as_image_batch
 from mnistlab.models.inference import batched_logits
 
-# Test-time augmentation: the image itself and its 1-pixel shifts (no flips: digits are not symmetric).
+# Test-time augmentation: the image itself and its 1-pixel shifts; their left-right mirrors only for models
+# trained with mirroring (clothes: `augment.flip`), never by default, since digits are not symmetric.
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
 
@@ -25,14 +26,18 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
 
 
-def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False):
-    """Logits averaged over the image and its 1-pixel shifts."""
+def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False,
+               mirror: bool = False):
+    """Logits averaged over the image and its 1-pixel shifts, and with `mirror` over their mirrors too."""
     x = as_image_batch(images if isinstance(images, torch.Tensor) else torch.as_tensor(images), model.image_shape)
+    views = [shift_images(x, dy, dx) for dy, dx in TTA_SHIFTS]
+    if mirror:
+        views += [view.flip(-1) for view in views]
     total = None
-    for dy, dx in TTA_SHIFTS:
-        logits = batched_logits(model, shift_images(x, dy, dx), batch_size, autocast_dtype, channels_last)
+    for view in views:
+        logits = batched_logits(model, view, batch_size, autocast_dtype, channels_last)
         total = logits if total is None else total + logits
-    return total / len(TTA_SHIFTS)
+    return total / len(views)
 
 
 def classification_metrics(proba: np.ndarray, labels: np.ndarray, class_names) -> dict[str, Any]:

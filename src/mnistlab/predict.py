@@ -38,6 +38,10 @@ class Predictor:
     class_names: tuple[str, ...]
     meta: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    tta_mirror: Sequence[bool] = ()  # per member: trained with mirroring, so TTA adds mirrored views
+
+    def __post_init__(self):
+        self.tta_mirror = tuple(self.tta_mirror) or (False,) * len(self.models)
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -49,9 +53,15 @@ class Predictor:
 
     def member_proba(self, images, batch_size: int = 2000, tta: bool = False) -> list[np.ndarray]:
         """Each member's probabilities (N, classes); with `tta`, from logits averaged over the image and its
-        1-pixel shifts, as training's test-time augmentation does."""
-        logits_fn = tta_logits if tta else batched_logits
-        return [torch.softmax(logits_fn(m, images, batch_size), dim=1).cpu().numpy() for m in self.models]
+        1-pixel shifts (and their mirrors, for models trained with them), as training's TTA does."""
+        probabilities = []
+        for model, mirror in zip(self.models, self.tta_mirror):
+            if tta:
+                logits = tta_logits(model, images, batch_size, mirror=mirror)
+            else:
+                logits = batched_logits(model, images, batch_size)
+            probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
+        return probabilities
 
     def predict_proba(self, images, batch_size: int = 2000, tta: bool = False) -> np.ndarray:
         """Class probabilities (N, classes) float32: the members' average for an ensemble."""
@@ -68,7 +78,8 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
     if (path / ENSEMBLE_FILE).is_file():
         spec = json.loads((path / ENSEMBLE_FILE).read_text())
         loaded = [load_model(path / member, device) for member in spec["members"]]
-        return Predictor([m for m, _ in loaded], tuple(spec["class_names"]), spec, path)
+        return Predictor([m for m, _ in loaded], tuple(spec["class_names"]), spec, path,
+                         [meta.get("tta_mirror", False) for _, meta in loaded])
     if path.is_dir():
         path = path / "checkpoints" / "best.safetensors"
         if not path.is_file():
@@ -78,7 +89,7 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
         raise MnistlabError(f"{path}: no such run, ensemble or checkpoint")
     model, meta = load_model(path, device)
     names = meta.get("class_names") or [str(i) for i in range(model.num_classes)]
-    return Predictor([model], tuple(names), meta, path)
+    return Predictor([model], tuple(names), meta, path, [meta.get("tta_mirror", False)])
 
 
 # ---------------------------------------------------------------- reading files

@@ -63,7 +63,7 @@ class TrainConfig:
     restore_best: bool = True  # early stopping restores the best weights
     checkpoint_monitor: str = "val_accuracy"  # the best checkpoint maximizes (accuracy) or minimizes (loss) this
     tensorboard: bool = True
-    tta: bool = True  # also test with test-time augmentation (logits averaged over the image and its 1-pixel shifts)
+    tta: bool = True  # also test with TTA: logits averaged over 1-pixel shifts (and mirrors if augment.flip)
     # engine
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

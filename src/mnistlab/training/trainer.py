@@ -92,7 +92,8 @@ class Trainer:
         self.optimized = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.kernels = kernel_parameters(self.model) if config.l2 else []
         self.callbacks = list(callbacks)
-        self.model_meta = dict(model_meta or {})
+        # saved with every checkpoint, so that a reloaded model's TTA matches this one's
+        self.model_meta = {**(model_meta or {}), "tta_mirror": bool(config.augment.flip)}
         self.base_lr, self.lr_scale = config.lr, 1.0
         self.epoch = 0  # epochs completed
         self.seconds_before = 0.0  # training time of the earlier sessions of a resumed run
@@ -209,8 +210,12 @@ class Trainer:
         from mnistlab.evaluation import tta_logits
 
         autocast_dtype = None if fp32 else self.autocast_dtype
-        logits_fn = tta_logits if tta else batched_logits
-        logits = logits_fn(self.eval_model, images, self.config.eval_batch_size, autocast_dtype, self.channels_last)
+        model, batch_size = self.eval_model, self.config.eval_batch_size
+        if tta:
+            logits = tta_logits(model, images, batch_size, autocast_dtype, self.channels_last,
+                                mirror=self.model_meta["tta_mirror"])
+        else:
+            logits = batched_logits(model, images, batch_size, autocast_dtype, self.channels_last)
         loss = F.cross_entropy(logits, labels).item()
         accuracy = (logits.argmax(1) == labels).float().mean().item()
         return loss, accuracy
