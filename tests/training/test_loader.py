@@ -33,6 +33,8 @@ def test_batches_cover_the_epoch_once_in_a_seeded_order(mnist):
     assert np.array_equal(np.sort(torch.cat(first).numpy()), np.sort(labels.numpy()))
     batches.generator.manual_seed(3)
     assert all(torch.equal(a, b) for a, b in zip(first, (y for _, y in batches)))
+    dropping = DeviceBatches(images, labels, 128, AugmentConfig(), drop_last=True)
+    assert len(dropping) == 7 and [len(y) for _, y in dropping] == [128] * 7
 
 
 def test_unaugmented_batches_stay_uint8_and_the_model_reads_them_as_floats(mnist):

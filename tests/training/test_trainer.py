@@ -198,3 +198,21 @@ def test_running_metrics_weigh_each_batch_by_its_size():
     assert seen == 300
     assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
     assert accuracy == (logits.argmax(1) == labels).sum().item() / 300
+
+
+def test_last_batch_scaled_is_a_smaller_step_and_drop_skips_it(tmp_path):
+    # one epoch of 100 images with batch_size 200 is a single, partial batch; plain SGD is linear in lr * gradient,
+    # so scaling its loss by 100/200 is the same step as half the learning rate
+    plain = dict(subset=100, batch_size=200, epochs=1, optimizer="sgd", momentum=0.0, weight_decay=0.0,
+                 label_smoothing=0.0, schedule="constant", validation="none")
+    scaled = train(small(**plain, lr=0.1, last_batch="scaled"), tmp_path, progress="quiet")
+    halved = train(small(**plain, lr=0.05), tmp_path, progress="quiet")
+    full = train(small(**plain, lr=0.1), tmp_path, progress="quiet")
+    ws, wh, wf = (load_file(r.checkpoint("last")) for r in (scaled, halved, full))
+    assert all(torch.allclose(ws[k], wh[k], atol=1e-6) for k in ws)
+    assert not all(torch.allclose(ws[k], wf[k], atol=1e-6) for k in ws)
+    with pytest.raises(MnistlabError, match="leaves no batch"):
+        train(small(**plain, last_batch="drop"), tmp_path / "dropped", progress="quiet")
+    assert not (tmp_path / "dropped").exists()
+    with pytest.raises(MnistlabError, match="last_batch must be one of mean, scaled, drop"):
+        small(last_batch="half")

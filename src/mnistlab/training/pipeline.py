@@ -14,7 +14,7 @@ import torch
 
 from mnistlab.config import from_dict, merge, read_toml, to_toml
 from mnistlab.data.dataset import Dataset, load_dataset
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.registry import count_parameters, create_model
 from mnistlab.runs import RunFolder
@@ -67,6 +67,9 @@ def _prepare(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSplits]:
     model = create_model(config.model, num_classes=dataset.num_classes, image_shape=dataset.image_shape,
                          **config.model_options)
     data = split_dataset(dataset, config.validation, config.val_split, config.seed, config.subset, device)
+    if config.last_batch == "drop" and len(data.train_x) < config.batch_size:
+        raise ConfigError(f"last_batch = 'drop' leaves no batch: {len(data.train_x)} training images are fewer "
+                          f"than batch_size {config.batch_size}; lower batch_size or use last_batch = 'mean'")
     model.normalize.fit(data.train_x)
     return dataset, model, data
 

@@ -15,6 +15,7 @@ from mnistlab.errors import ConfigError
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 VALIDATIONS = ("split", "last", "test", "none")
+LAST_BATCHES = ("mean", "scaled", "drop")
 
 
 @dataclass
@@ -28,6 +29,9 @@ class TrainConfig:
     # how long
     epochs: int = 5
     batch_size: int = 256
+    # an epoch's last, smaller batch: mean (a step like any other, as Keras and PyTorch take it) | scaled (its
+    # loss summed over batch_size, a smaller step, as MXNet Gluon's trainer.step(batch_size)) | drop (skipped)
+    last_batch: str = "mean"
     # optimizer
     optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop
     lr: float = 0.8  # peak learning rate
@@ -77,6 +81,7 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.validation in VALIDATIONS, f"validation must be one of {', '.join(VALIDATIONS)}"),
+            (self.last_batch in LAST_BATCHES, f"last_batch must be one of {', '.join(LAST_BATCHES)}"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),

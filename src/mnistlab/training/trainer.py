@@ -87,7 +87,7 @@ class Trainer:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
         self.autocast_dtype = self._autocast_dtype()
         self.batches = DeviceBatches(data.train_x, data.train_y, config.batch_size, config.augment,
-                                     self.channels_last)
+                                     self.channels_last, drop_last=config.last_batch == "drop")
         self.optimizer = build_optimizer(self.model, config, self.device)
         self.optimized = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.kernels = kernel_parameters(self.model) if config.l2 else []
@@ -186,7 +186,9 @@ class Trainer:
             with autocast_context(self.device, self.autocast_dtype):
                 logits = self.forward(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            total = loss + config.l2 * sum(w.square().sum() for w in self.kernels) if self.kernels else loss
+            total = loss * (len(y) / config.batch_size) if config.last_batch == "scaled" else loss
+            if self.kernels:
+                total = total + config.l2 * sum(w.square().sum() for w in self.kernels)
             for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
                 parameter.grad = None
             total.backward()
