@@ -30,12 +30,11 @@ def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, chann
                mirror: bool = False):
     """Logits averaged over the image and its 1-pixel shifts, and with `mirror` over their mirrors too."""
     x = as_image_batch(images if isinstance(images, torch.Tensor) else torch.as_tensor(images), model.image_shape)
-    views = [shift_images(x, dy, dx) for dy, dx in TTA_SHIFTS]
-    if mirror:
-        views += [view.flip(-1) for view in views]
+    views = [(dy, dx, mirrored) for mirrored in ((False, True) if mirror else (False,)) for dy, dx in TTA_SHIFTS]
     total = None
-    for view in views:
-        logits = batched_logits(model, view, batch_size, autocast_dtype, channels_last)
+    for dy, dx, mirrored in views:  # one view in memory at a time: a whole split can be 10 copies of itself
+        view = shift_images(x, dy, dx)
+        logits = batched_logits(model, view.flip(-1) if mirrored else view, batch_size, autocast_dtype, channels_last)
         total = logits if total is None else total + logits
     return total / len(views)
 

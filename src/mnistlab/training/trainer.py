@@ -186,7 +186,8 @@ class Trainer:
             with autocast_context(self.device, self.autocast_dtype):
                 logits = self.forward(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            total = loss * (len(y) / config.batch_size) if config.last_batch == "scaled" else loss
+            partial = len(y) < config.batch_size  # the epoch's last batch
+            total = loss * (len(y) / config.batch_size) if partial and config.last_batch == "scaled" else loss
             if self.kernels:
                 total = total + config.l2 * sum(w.square().sum() for w in self.kernels)
             for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
