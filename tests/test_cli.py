@@ -59,3 +59,19 @@ def test_bad_input_one_line_and_nonzero(args, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_flags_are_settings_and_reach_the_config():
+    from dataclasses import fields
+
+    from mnistlab.cli import TRAIN_FLAGS, _train_overrides, build_parser
+    from mnistlab.training import build_config
+    from mnistlab.training.settings import TrainConfig
+
+    assert set(TRAIN_FLAGS) <= {f.name for f in fields(TrainConfig)}
+    args = build_parser().parse_args(["train", "--last-batch", "scaled", "--optimizer", "adam", "--set", "epochs=2"])
+    assert _train_overrides(args) == {"last_batch": "scaled", "optimizer": "adam", "epochs": 2}
+    config = build_config(None, _train_overrides(args))
+    assert (config.last_batch, config.optimizer, config.epochs) == ("scaled", "adam", 2)
+    bad = run_cli("train", "--last-batch", "half")
+    assert bad.returncode == 2 and "invalid choice: 'half'" in bad.stderr

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from mnistlab import choices
 from mnistlab.errors import ConfigError, MnistlabError
 
 
@@ -104,7 +105,7 @@ def cmd_models(args) -> None:
 TRAIN_FLAGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
                "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "ema", "validation",
                "val_split", "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last",
-               "compile", "subset")
+               "compile", "subset", "last_batch")
 
 
 def _train_overrides(args) -> dict:
@@ -319,13 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("optimization")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
+    g.add_argument("--optimizer", choices=choices.OPTIMIZERS)
     g.add_argument("--lr", type=float, help="(peak) learning rate")
     g.add_argument("--momentum", type=float)
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--weight-decay", type=float, help="optimizer weight decay on kernels")
     g.add_argument("--l2", type=float, help="Keras-style L2 penalty on kernels, added to the loss")
-    g.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle", "plateau"))
+    g.add_argument("--schedule", choices=choices.SCHEDULES)
+    g.add_argument("--last-batch", choices=choices.LAST_BATCHES,
+                   help="the epoch's last, smaller batch: mean (default), scaled (a step its size, as Gluon), drop")
     g.add_argument("--warmup", type=float, help="epochs of linear warm-up")
     g.add_argument("--label-smoothing", type=float)
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm (0: off)")
@@ -333,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate, save and test a moving average of the weights with this decay, e.g. 0.999 (0: off)")
     g.add_argument("--augment", metavar="SPEC", help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5")
     g = p.add_argument_group("validation and callbacks")
-    g.add_argument("--validation", choices=("split", "last", "test", "none"),
+    g.add_argument("--validation", choices=choices.VALIDATIONS,
                    help="random held-out split (default), last (the last --val-split, like Keras), test, none")
     g.add_argument("--val-split", type=float, help="fraction of train held out (default 0.1)")
     g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
@@ -344,10 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("engine")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16"))
+    g.add_argument("--precision", choices=choices.PRECISIONS)
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
-    g.add_argument("--progress", choices=("auto", "bar", "plain", "quiet"), default="auto")
+    g.add_argument("--progress", choices=choices.PROGRESS_MODES, default="auto")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other setting of settings.toml, e.g. --set min_delta=0.001")
@@ -391,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", parents=[runs_dir], help="export a run or ensemble (ONNX, TorchScript, safetensors)")
     p.add_argument("run")
-    p.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), required=True)
+    p.add_argument("--format", choices=choices.EXPORT_FORMATS, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 

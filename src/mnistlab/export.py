@@ -17,10 +17,9 @@ import torch
 from torch import nn
 
 from mnistlab._io import atomic_write
+from mnistlab.choices import EXPORT_FORMATS
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.predict import Predictor
-
-FORMATS = {"onnx": "onnx", "torchscript": "pt", "safetensors": "safetensors"}  # format: file extension
 
 
 class ProbabilityModel(nn.Module):
@@ -36,11 +35,11 @@ class ProbabilityModel(nn.Module):
 
 
 def export(predictor: Predictor, fmt: str, out: str | os.PathLike) -> Path:
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out)
     if out.is_dir():
-        raise ConfigError(f"{out} is a folder; give the file to write, e.g. {out / ('model.' + FORMATS[fmt])}")
+        raise ConfigError(f"{out} is a folder; give the file to write, e.g. {out / ('model.' + EXPORT_FORMATS[fmt])}")
     module = ProbabilityModel([m.float().eval().to("cpu") for m in predictor.models]).eval()
     example = torch.zeros(2, 1, *predictor.image_shape)
     metadata = {"class_names": json.dumps(list(predictor.class_names)), "input": "raw pixels 0-255, float32 "

@@ -9,13 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mnistlab.choices import LAST_BATCHES, OPTIMIZERS, PRECISIONS, SCHEDULES, VALIDATIONS
 from mnistlab.data.augment import AugmentConfig
 from mnistlab.errors import ConfigError
-
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-VALIDATIONS = ("split", "last", "test", "none")
-LAST_BATCHES = ("mean", "scaled", "drop")
 
 
 @dataclass
@@ -82,7 +78,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.validation in VALIDATIONS, f"validation must be one of {', '.join(VALIDATIONS)}"),
             (self.last_batch in LAST_BATCHES, f"last_batch must be one of {', '.join(LAST_BATCHES)}"),
-            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.lr > 0, "lr must be positive"),

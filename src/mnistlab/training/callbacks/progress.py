@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from mnistlab.choices import PROGRESS_MODES
 from mnistlab.training.callbacks.base import Callback
 
 
@@ -23,7 +24,7 @@ class Progress(Callback):
     def __init__(self, mode: str = "auto", refresh_seconds: float = 0.25):
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "plain"
-        if mode not in ("bar", "plain", "quiet"):
+        if mode not in PROGRESS_MODES:
             raise ValueError(f"progress mode must be auto, bar, plain or quiet, got {mode!r}")
         self.mode, self.refresh_seconds = mode, refresh_seconds
         self._bar = None

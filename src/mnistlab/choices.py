@@ -1,0 +1,13 @@
+"""The names that settings and commands accept, kept in one module that does not import torch.
+
+The settings and the exporter check values against these; the CLI offers them as argparse choices, and
+because this module is torch-free, `mnistlab --help` stays instant.
+"""
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+VALIDATIONS = ("split", "last", "test", "none")
+LAST_BATCHES = ("mean", "scaled", "drop")  # the epoch's last, smaller batch: its mean, scaled by size, or skipped
+PRECISIONS = ("auto", "fp32", "bf16")
+PROGRESS_MODES = ("auto", "bar", "plain", "quiet")
+EXPORT_FORMATS = {"onnx": "onnx", "torchscript": "pt", "safetensors": "safetensors"}  # format: file extension
