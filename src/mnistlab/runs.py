@@ -152,7 +152,8 @@ def machine_summary(threads: bool = True) -> str:
         pass
     if threads:
         cpu += f" ({thread_count()})"
-    return f"{cpu}, torch {torch.__version__}"
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}{gpu}, torch {torch.__version__}"
 
 
 def _git_commit() -> str | None:

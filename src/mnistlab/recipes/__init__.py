@@ -27,7 +27,7 @@ class Recipe:
     settings: dict[str, Any]
     published: dict[str, float] = field(default_factory=dict)
     ensemble: int = 0  # > 1: train this many seeds and average them
-    target: dict[str, float] = field(default_factory=dict)  # records: test_accuracy, cpu_seconds, ...
+    target: dict[str, float] = field(default_factory=dict)  # records: test_accuracy, cpu_seconds, h100_seconds, ...
 
     @property
     def is_record(self) -> bool:

@@ -1,0 +1,48 @@
+"""bench/time_to_accuracy.py: a record is judged against the time allowed on the device it ran on."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnistlab.recipes import load_recipe
+
+SCRIPT = Path(__file__).parents[2] / "bench" / "time_to_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("time_to_accuracy", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seeds(device, accuracies, seconds):
+    return [{"seed": i, "final_test_accuracy": a, "train_seconds": s, "seconds_to_target": s if a >= 0.99 else None,
+             "device": device, "curve": []} for i, (a, s) in enumerate(zip(accuracies, seconds))]
+
+
+def test_cpu_and_gpu_runs_are_held_to_their_own_time_limits(bench):
+    fast = load_recipe("fast")  # 99.0% in 4 s on the CPU, 0.25 s on an H100
+    on_cpu = bench.summarize(fast, seeds("cpu, 2 threads", [0.991, 0.990], [3.0, 3.2]))
+    on_gpu = bench.summarize(fast, seeds("NVIDIA H100 80GB HBM3", [0.991, 0.990], [3.0, 3.2]))
+    assert on_cpu["met"] and not on_gpu["met"]
+    assert bench.summarize(fast, seeds("NVIDIA H100 80GB HBM3", [0.991, 0.990], [0.2, 0.22]))["met"]
+    assert not bench.summarize(fast, seeds("cpu, 2 threads", [0.995, 0.985], [3.0, 3.2]))["met"]  # a seed < 98.9%
+    table = bench.format_table([on_cpu, on_gpu])
+    assert "| 99.00% in 4 s (CPU) |" in table and "| 99.00% in 0.25 s (H100) |" in table
+    assert "3.10 ± 0.14 s (2/2)" in table
+
+
+def test_the_script_measures_and_writes_its_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["time_to_accuracy.py", "--recipes", "fast", "--seeds", "1",
+                                      "--device", "cpu", "--out", str(tmp_path)])
+    spec = importlib.util.spec_from_file_location("__main__", SCRIPT)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    row, = json.loads((tmp_path / "time_to_accuracy.json").read_text())
+    assert row["recipe"] == "fast" and row["device"].startswith("cpu, ")
+    assert row["accuracy"][0] > 0.985  # one epoch of the fast recipe on the real MNIST
+    assert "| fast | 99.00% in 4 s (CPU) |" in (tmp_path / "time_to_accuracy.md").read_text()
