@@ -22,13 +22,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
-
 from mnistlab._io import write_json, write_text
 from mnistlab.recipes import Recipe, load_recipe
-from mnistlab.runs import machine_summary, thread_count
+from mnistlab.runs import device_description, machine_summary
 from mnistlab.training import build_config, train
 from mnistlab.training.callbacks import Callback
+from mnistlab.training.trainer import resolve_device
 
 
 class AccuracyCurve(Callback):
@@ -60,12 +59,7 @@ def measure(recipe: Recipe, seed: int, runs_dir: str, device: str | None, split:
     reached = next((p["train_seconds"] for p in curve.points if p["test_accuracy"] >= target), None)
     return {"seed": seed, "seconds_to_target": reached, "train_seconds": curve.train_seconds,
             "final_test_accuracy": curve.points[-1]["test_accuracy"], "curve": curve.points,
-            "device": device_name(run.metrics()["device"])}
-
-
-def device_name(device: str) -> str:
-    """"cpu, 2 threads" or the GPU's name: what a row's seconds were measured on."""
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu, {thread_count()}"
+            "device": device_description(run.metrics()["device"])}
 
 
 def seconds_allowed(target: dict, device: str) -> float:
@@ -124,7 +118,7 @@ def main() -> None:
     overrides = parse_key_values(args.set, "--set") if args.set else {}
 
     rows = []
-    warm_up = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    warm_up = resolve_device(args.device or "auto").type == "cuda"
     with tempfile.TemporaryDirectory() as runs_dir:
         for recipe in map(load_recipe, args.recipes):
             if warm_up:

@@ -32,6 +32,7 @@ def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
 
 def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None
                      ) -> dict[str, Any]:
+    from mnistlab.runs import device_description
     from mnistlab.training import build_config, train
 
     settings = merge(recipe.settings, QUICK) if quick else dict(recipe.settings)
@@ -50,11 +51,7 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
             run = train(build_config(overrides={**settings, "seed": seed}), runs_dir, f"{recipe.name}-s{seed}",
                         progress="quiet")
             per_seed.append(_figures(run))
-        device, epochs = run.metrics()["device"], run.metrics()["epochs"]
-    if device == "cpu":  # CPU results depend on how many threads trained them
-        from mnistlab.runs import thread_count
-
-        device = f"cpu, {thread_count()}"
+        device, epochs = device_description(run.metrics()["device"]), run.metrics()["epochs"]
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
            "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": device,
            "quick": quick, "mnistlab": {}}

@@ -139,6 +139,16 @@ def thread_count() -> str:
     return f"{n} thread{'s' if n > 1 else ''}"
 
 
+def device_description(device: str) -> str:
+    """What a measurement ran on, for a row of a result table: "cpu, 2 threads" (CPU figures depend on how
+    many threads computed them) or the GPU's name."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu, {thread_count()}" if device == "cpu" else device
+
+
 def machine_summary(threads: bool = True) -> str:
     """One line naming what a measurement ran on, for the headers of result tables (`threads=False` where
     each row says its own)."""

@@ -25,7 +25,7 @@ class Progress(Callback):
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "plain"
         if mode not in PROGRESS_MODES:
-            raise ValueError(f"progress mode must be auto, bar, plain or quiet, got {mode!r}")
+            raise ValueError(f"progress mode must be one of {', '.join(PROGRESS_MODES)}, got {mode!r}")
         self.mode, self.refresh_seconds = mode, refresh_seconds
         self._bar = None
 
