@@ -91,3 +91,32 @@ def test_no_preprocess_needs_the_model_size(mnist_runs, mnist, tmp_path, capsys)
               "--no-preprocess"])
     captured = capsys.readouterr()
     assert "raw.png: 7" in captured.out and "drop --no-preprocess" in captured.err
+
+
+def test_a_folder_stands_for_the_files_in_it(mnist_runs, mnist, tmp_path, capsys):
+    import mnistlab
+
+    folder, empty = tmp_path / "digits", tmp_path / "empty"
+    folder.mkdir(), empty.mkdir()
+    for i in range(3):
+        redraw(mnist.test_images[i]).save(folder / f"{i}.png")
+    np.save(folder / "3.npy", mnist.test_images[3:5])
+    (folder / "notes.txt").write_text("not an input, skipped")
+    (folder / ".hidden.png").write_bytes(b"skipped too")
+    (empty / "readme.md").write_text("no inputs here")
+    with pytest.raises(SystemExit):
+        main(["predict", str(mnist_runs[0].path), str(folder), str(empty), "--json"])
+    captured = capsys.readouterr()
+    results = json.loads(captured.out)
+    assert [r["file"] for r in results] == [str(folder / n) for n in ("0.png", "1.png", "2.png", "3.npy")] + [
+        str(empty)]
+    assert [len(r["predictions"]) for r in results[:4]] == [1, 1, 1, 2]
+    assert [p["class"] for p in results[3]["predictions"]] == mnistlab.load(mnist_runs[0].path).predict(
+        mnist.test_images[3:5]).tolist()
+    assert "empty: the folder holds no PNG, JPEG, BMP, .npy or IDX files" in results[4]["error"]
+
+
+def test_top_k_must_be_positive(mnist_runs, mnist, tmp_path, capsys):
+    np.save(tmp_path / "one.npy", mnist.test_images[:1])
+    assert main(["predict", str(mnist_runs[0].path), str(tmp_path / "one.npy"), "--top-k", "0"]) == 2
+    assert "top_k must be at least 1, got 0" in capsys.readouterr().err

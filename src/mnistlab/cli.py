@@ -377,9 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("predict", parents=[runs_dir], help="classify image files (PNG, JPEG, BMP), .npy or IDX")
+    p = sub.add_parser("predict", parents=[runs_dir], help="classify pictures (PNG, JPEG, BMP), .npy or IDX files")
     p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a picture, .npy or IDX file, or a folder of them")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--no-preprocess", action="store_true",
                    help="feed pictures' pixels as they are (no invert, crop, resize, centring)")

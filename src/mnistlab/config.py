@@ -67,8 +67,9 @@ def read_toml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
 
-def _check_type(name: str, value: Any, hint: Any) -> Any:
-    """Return `value` converted to `hint` where that is lossless (int -> float, list -> tuple), else raise."""
+def check_type(name: str, value: Any, hint: Any, what: str = "setting") -> Any:
+    """Return `value` converted to `hint` where that is lossless (int -> float, list -> tuple), else raise
+    a ConfigError that names the `what` (a setting, a model option) and what it must be."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
@@ -78,10 +79,10 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
             if option is type(None):
                 continue
             try:
-                return _check_type(name, value, option)
+                return check_type(name, value, option, what)
             except ConfigError:
                 pass
-        raise ConfigError(f"setting {name!r} must be {_describe(hint)}, got {value!r}")
+        raise ConfigError(f"{what} {name!r} must be {_describe(hint)}, got {value!r}")
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -89,18 +90,28 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
     if hint in (str, bool) and type(value) is hint:
         return value
     if origin in (list, tuple) and isinstance(value, (list, tuple)):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        if len(args) == 1:  # list[int], tuple[int, ...]: check every item
+            items = [check_type(f"{name}[{i}]", item, args[0], what) for i, item in enumerate(value)]
+            return items if origin is list else tuple(items)
         return list(value) if origin is list else tuple(value)
     if origin is dict and isinstance(value, dict):
         return dict(value)
-    raise ConfigError(f"setting {name!r} must be {_describe(hint)}, got {value!r}")
+    raise ConfigError(f"{what} {name!r} must be {_describe(hint)}, got {value!r}")
 
 
 def _describe(hint: Any) -> str:
     args = typing.get_args(hint)
     if args and typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in args)
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        item = [a for a in args if a is not Ellipsis]
+        return f"a list ({_describe(item[0])} each)" if len(item) == 1 else "a list"
+    if origin is dict:
+        return "a table"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            type(None): "unset"}.get(hint, getattr(typing.get_origin(hint), "__name__", str(hint)))
+            type(None): "unset"}.get(hint, str(hint))
 
 
 def from_dict(cls, data: dict[str, Any], prefix: str = ""):
@@ -122,7 +133,7 @@ def from_dict(cls, data: dict[str, Any], prefix: str = ""):
                 raise ConfigError(f"setting {prefix}{key!r} must be a table of settings, got {value!r}")
             kwargs[key] = from_dict(hint, value, f"{prefix}{key}.")
         else:
-            kwargs[key] = _check_type(prefix + key, value, hint)
+            kwargs[key] = check_type(prefix + key, value, hint)
     return cls(**kwargs)
 
 

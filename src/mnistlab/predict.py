@@ -20,13 +20,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from mnistlab.errors import DataError, MnistlabError
+from mnistlab.errors import ConfigError, DataError, MnistlabError
 from mnistlab.evaluation import tta_logits
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
 from mnistlab.models.io import load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+INPUT_KINDS = "PNG, JPEG, BMP, .npy or IDX files"
 ENSEMBLE_FILE = "ensemble.json"
 
 
@@ -130,7 +131,7 @@ def read_input_file(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
             raise DataError(f"{path}: not a readable .npy array ({e})") from None
     if "idx" in path.name or suffix == ".gz":
         return load_idx(path), False
-    raise DataError(f"{path}: unknown file type; give PNG, JPEG, BMP, .npy or IDX files")
+    raise DataError(f"{path}: unknown file type; give {INPUT_KINDS}")
 
 
 def preprocess_digit(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
@@ -190,12 +191,33 @@ def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], prep
     return data
 
 
+def is_input_file(path: Path) -> bool:
+    """Whether `read_input_file` reads this kind of file (by its name)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES | {".npy"} or "idx" in path.name
+
+
+def expand_folders(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given; a folder becomes the readable files directly inside it, sorted by name (an empty
+    folder stays, so that it is reported)."""
+    out = []
+    for path in map(Path, paths):
+        inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                        and is_input_file(p)) if path.is_dir() else []
+        out += inside or [path]
+    return out
+
+
 def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_k: int = 3,
                   preprocess: bool = True, tta: bool = False) -> list[dict[str, Any]]:
-    """One result per file: its predictions (one per image in the file) or its error; a bad file does not
-    stop the others."""
+    """One result per file (a folder stands for the files in it): its predictions (one per image in the
+    file) or its error; a bad file does not stop the others."""
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
     results = []
-    for path in paths:
+    for path in expand_folders(paths):
+        if path.is_dir():
+            results.append({"file": str(path), "error": f"{path}: the folder holds no {INPUT_KINDS}"})
+            continue
         try:
             images = images_from_file(path, predictor.image_shape, preprocess)
         except MnistlabError as e:

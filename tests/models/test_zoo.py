@@ -83,6 +83,23 @@ def test_unknown_names_and_options():
         register_model("mlp")(lambda num_classes, image_shape: None)
 
 
+@pytest.mark.parametrize("name, options, message", [
+    ("mlp", {"hidden": 5}, r"model 'mlp' option 'hidden' must be a list \(an integer each\), got 5"),
+    ("mlp", {"hidden": [64.5]}, r"model 'mlp' option 'hidden\[0\]' must be an integer, got 64.5"),
+    ("mlp", {"activation": 1}, "model 'mlp' option 'activation' must be a string, got 1"),
+    ("lenet5", {"padding": True}, "model 'lenet5' option 'padding' must be an integer, got True"),
+    ("mlp", {"hidden": [-5]}, r"model 'mlp' cannot be built with options \{'hidden': \[-5\]\}: .*negative"),
+])
+def test_wrong_option_values_are_clear_errors(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        create_model(name, **options)
+
+
+def test_option_values_convert_where_lossless():
+    assert create_model("resnet", dropout=0).spec["options"] == {"dropout": 0}  # an int is a fine float
+    assert create_model("fastnet", widths=[16, 32]).net[-1].in_features == 32 * 3 * 3
+
+
 def test_mlp_options_build_what_they_say():
     model = create_model("mlp", hidden=[64, 32, 16], activation="gelu", dropout=0.1)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]

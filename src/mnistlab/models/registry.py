@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from torch import nn
 
+from mnistlab.config import check_type
 from mnistlab.errors import ConfigError
 from mnistlab.models.base import Classifier, Normalize
 
@@ -29,6 +31,13 @@ class ModelEntry:
         params = inspect.signature(self.builder).parameters
         defaults = {k: p.default for k, p in params.items() if k not in ("num_classes", "image_shape")}
         return {**defaults, **self.preset}
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """`options` converted to the builder's type hints ([128, 64] -> (128, 64)); a wrong type is an error
+        that names the option, not a TypeError from deep inside the builder."""
+        hints = typing.get_type_hints(self.builder)
+        return {k: check_type(k, v, hints[k], f"model {self.name!r} option") if k in hints else v
+                for k, v in options.items()}
 
 
 _MODELS: dict[str, ModelEntry] = {}
@@ -82,7 +91,11 @@ def create_model(name: str, num_classes: int = 10, image_shape: tuple[int, int] 
     spec = {"name": name, "num_classes": num_classes, "image_shape": list(image_shape), "options": dict(options)}
     normalize = Normalize(options.pop("normalize", entry.normalize) or entry.normalize, image_shape,
                           options.pop("mean", None), options.pop("std", None))
-    net = entry.builder(num_classes=num_classes, image_shape=tuple(image_shape), **{**entry.preset, **options})
+    options = entry.check_options(options)
+    try:
+        net = entry.builder(num_classes=num_classes, image_shape=tuple(image_shape), **{**entry.preset, **options})
+    except (ValueError, RuntimeError) as e:  # e.g. a negative width: torch's own message, with the model named
+        raise ConfigError(f"model {name!r} cannot be built with options {spec['options']}: {e}") from None
     model = Classifier(net, normalize, image_shape, num_classes)
     model.spec = spec  # everything needed to rebuild it: create_model(**spec) (see models.io)
     return model
