@@ -52,8 +52,12 @@ def test_models_list_and_show(capsys):
     (["data", "info", "nope"], "unknown dataset 'nope'"),
     (["data", "show", "mnist", "--out", "x.png", "--indices", "70000"], "out of range"),
     (["data", "show", "mnist", "--out", "x.png", "--augment", "spin=3"], "unknown setting 'augment.spin'"),
+    (["data", "show", "mnist", "--out", "x.png", "--count", "0"], "count must be at least 1, got 0"),
+    (["data", "show", "mnist", "--out", "x.png", "--indices", ","], "names no sample"),
+    (["data", "show", "mnist", "--out", "x.png", "--augment", "rotate=10", "--copies", "0"], "copies must be"),
     (["models", "show", "vgg"], "unknown model 'vgg'"),
     (["models", "show", "mlp", "-o", "dropout=1.5"], "dropout must be in [0, 1)"),
+    (["models", "show", "mlp", "-o", "hidden=5"], "model 'mlp' option 'hidden' must be a list"),
 ])
 def test_bad_input_one_line_and_nonzero(args, message, tmp_path):
     result = subprocess.run([sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True, cwd=tmp_path)

@@ -43,13 +43,25 @@ def test_torchscript_matches_mnistlab_for_an_ensemble(mnist_runs, test_images, t
     _check(_reference(ens, test_images), got)
 
 
-def test_safetensors_export_holds_weights_and_description(mnist_runs, tmp_path):
+def test_safetensors_export_loads_back_on_its_own(mnist_runs, test_images, tmp_path, capsys):
+    """The export's header says how to rebuild it: mnistlab.load, predict and evaluate take the file alone."""
     from safetensors import safe_open
 
-    out = tmp_path / "w.safetensors"
-    assert main(["export", str(mnist_runs[0].path), "--format", "safetensors", "--out", str(out)]) == 0
-    with safe_open(str(out), "pt") as f:
-        assert "keras-cnn" in f.metadata()["models"] and len(list(f.keys())) > 4
+    ens = tmp_path / "ens"
+    assert main(["ensemble", *(str(r.path) for r in mnist_runs), "--out", str(ens)]) == 0
+    for source, out in ((mnist_runs[0].path, tmp_path / "one" / "w.safetensors"), (ens, tmp_path / "ens.safetensors")):
+        assert main(["export", str(source), "--format", "safetensors", "--out", str(out)]) == 0
+        with safe_open(str(out), "pt") as f:
+            assert "keras-cnn" in f.metadata()["models"] and f.metadata()["dataset"] == "mnist"
+        loaded = mnistlab.load(out)
+        assert len(loaded.models) == len(mnistlab.load(source).models)
+        np.testing.assert_array_equal(loaded.predict_proba(test_images), _reference(source, test_images))
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "one" / "w.safetensors"), "--out", str(tmp_path / "figures")]) == 0
+    assert "on mnist test" in capsys.readouterr().out and (tmp_path / "figures" / "confusion.png").is_file()
+    (tmp_path / "plain.safetensors").write_bytes((tmp_path / "ens.safetensors").read_bytes()[:50])
+    assert main(["predict", str(tmp_path / "plain.safetensors"), "x.png"]) == 2
+    assert "nor a safetensors file written by mnistlab export" in capsys.readouterr().err
 
 
 def test_bad_export_arguments(mnist_runs, tmp_path, capsys):

@@ -10,22 +10,7 @@ import json
 import sys
 
 from mnistlab import choices
-from mnistlab.errors import ConfigError, MnistlabError
-
-
-def _parse_indices(text: str) -> list[int]:
-    """"0,5,10-14" -> [0, 5, 10, 11, 12, 13, 14]."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            elif part.strip():
-                out.append(int(part))
-    except ValueError:
-        raise ConfigError(f"--indices {text!r} is not a list like 0,5,10-14") from None
-    return out
+from mnistlab.errors import MnistlabError
 
 
 def _print_json(obj) -> None:
@@ -50,22 +35,13 @@ def cmd_data_info(args) -> None:
 
 
 def cmd_data_show(args) -> None:
-    import numpy as np
-
     from mnistlab import plots
     from mnistlab.data import load_dataset
+    from mnistlab.data.dataset import select_samples
 
     dataset = load_dataset(args.name, args.data_dir)
     images, labels = dataset.split(args.split)
-    if args.indices:
-        indices = _parse_indices(args.indices)
-    elif args.random:
-        indices = np.random.default_rng(args.seed).choice(len(images), args.count, replace=False).tolist()
-    else:
-        indices = list(range(min(args.count, len(images))))
-    bad = [i for i in indices if not 0 <= i < len(images)]
-    if bad:
-        raise ConfigError(f"--indices {bad[0]} is out of range: the {args.split} split has {len(images)} images")
+    indices = select_samples(len(images), args.indices, args.count, args.random, args.seed)
     if args.augment:
         from mnistlab.data.augment import preview_augmentation
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mnistlab.errors import ConfigError
 from mnistlab.models.base import as_image_batch
 from mnistlab.models.inference import batched_logits
 
@@ -117,9 +118,13 @@ def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | 
     from mnistlab.runs import RunFolder
 
     predictor = load(path)
-    folder = Path(predictor.source if predictor.is_ensemble else predictor.source.parent.parent)
+    source = Path(predictor.source)
+    folder = source if source.is_dir() else source.parent.parent if source.parent.name == "checkpoints" else \
+        source.parent  # a run's checkpoint, or a file of its own (an export)
     settings = RunFolder(folder).settings() if (folder / RunFolder.SETTINGS).is_file() else None
     dataset = (settings or {}).get("dataset") or predictor.meta.get("dataset")
+    if not dataset:
+        raise ConfigError(f"{path} does not record its dataset; evaluate the run it came from")
     images, labels = load_split(dataset, split, settings, data_dir)
     result = evaluate(predictor, images, labels, Path(out_dir) if out_dir else folder,
                       f"({folder.name}, {split}{', TTA' if tta else ''})", tta)
@@ -131,7 +136,6 @@ def load_split(dataset: str, split: str, settings: dict[str, Any] | None = None,
     """(images, labels) of "train", "test" or "val"; "val" is the held-out part of train that a run's
     settings (seed, val_split, subset) define, so only a run can say what it was."""
     from mnistlab.data.dataset import load_dataset
-    from mnistlab.errors import ConfigError
 
     data = load_dataset(dataset, data_dir or (settings or {}).get("data_dir"))
     if split in ("train", "test"):

@@ -2,7 +2,8 @@
 
 ONNX and TorchScript files hold the whole pipeline: input raw pixels, float32 (N, 1, H, W) with values
 0-255; output class probabilities (N, classes) (softmax, averaged over an ensemble's members). The batch
-size is dynamic. They run without mnistlab (onnxruntime; torch.jit.load).
+size is dynamic. They run without mnistlab (onnxruntime; torch.jit.load). A safetensors export holds the
+weights (`members.<i>.` per member) and, in its header, what `mnistlab.load` needs to rebuild it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def export(predictor: Predictor, fmt: str, out: str | os.PathLike) -> Path:
     example = torch.zeros(2, 1, *predictor.image_shape)
     metadata = {"class_names": json.dumps(list(predictor.class_names)), "input": "raw pixels 0-255, float32 "
                 f"(N, 1, {predictor.image_shape[0]}, {predictor.image_shape[1]})", "output": "probabilities"}
+    if predictor.meta.get("dataset"):
+        metadata["dataset"] = str(predictor.meta["dataset"])
     if fmt == "torchscript":
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks are constant per input size
@@ -59,7 +62,8 @@ def export(predictor: Predictor, fmt: str, out: str | os.PathLike) -> Path:
         models = [m.spec for m in predictor.models]
         with atomic_write(out) as f:
             f.write(save(state, metadata={**metadata, "output": "weights of mnistlab models",
-                                          "models": json.dumps(models)}))
+                                          "models": json.dumps(models),
+                                          "tta_mirror": json.dumps(list(predictor.tta_mirror))}))
     return out
 
 

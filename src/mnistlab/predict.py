@@ -24,7 +24,7 @@ from mnistlab.errors import ConfigError, DataError, MnistlabError
 from mnistlab.evaluation import tta_logits
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
-from mnistlab.models.io import load_model
+from mnistlab.models.io import load_exported_models, load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 INPUT_KINDS = "PNG, JPEG, BMP, .npy or IDX files"
@@ -74,7 +74,8 @@ class Predictor:
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
-    """A Predictor from a run folder (its best checkpoint), an ensemble folder, or a .safetensors file."""
+    """A Predictor from a run folder (its best checkpoint), an ensemble folder, a checkpoint's .safetensors
+    file, or a safetensors file that `export` wrote."""
     path = Path(path)
     if (path / ENSEMBLE_FILE).is_file():
         spec = json.loads((path / ENSEMBLE_FILE).read_text())
@@ -88,6 +89,9 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
                                 f"(no checkpoints/best.safetensors, no {ENSEMBLE_FILE})")
     elif not path.exists():
         raise MnistlabError(f"{path}: no such run, ensemble or checkpoint")
+    elif path.suffix == ".safetensors" and not path.with_suffix(".json").exists():
+        models, meta = load_exported_models(path, device)
+        return Predictor(models, tuple(meta["class_names"]), meta, path, meta.get("tta_mirror", ()))
     model, meta = load_model(path, device)
     names = meta.get("class_names") or [str(i) for i in range(model.num_classes)]
     return Predictor([model], tuple(names), meta, path, [meta.get("tta_mirror", False)])

@@ -102,3 +102,19 @@ def test_data_root_order(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert resolve_data_root() == tmp_path / "home" / ".cache" / "mnistlab"
+
+
+def test_select_samples():
+    from mnistlab.data.dataset import select_samples
+
+    assert select_samples(100, "0,5,10-12") == [0, 5, 10, 11, 12]
+    assert select_samples(100, [3, 1]) == [3, 1]
+    assert select_samples(100, count=4) == [0, 1, 2, 3]
+    drawn = select_samples(100, count=30, random=True, seed=1)
+    assert len(set(drawn)) == 30 and drawn == select_samples(100, count=30, random=True, seed=1)
+    assert drawn != select_samples(100, count=30, random=True, seed=2)
+    assert sorted(select_samples(5, count=25, random=True)) == [0, 1, 2, 3, 4]  # no more than there are
+    with pytest.raises(ConfigError, match="index 100 is out of range: there are 100 samples"):
+        select_samples(100, "99,100")
+    with pytest.raises(ConfigError, match="not a list like"):
+        select_samples(100, "1-x")

@@ -97,6 +97,8 @@ def _random_erase(x: torch.Tensor, p: float, generator: torch.Generator) -> torc
 
 def preview_augmentation(image: np.ndarray, spec, copies: int = 8, seed: int = 0) -> np.ndarray:
     """`copies` augmented versions of one image (H, W) uint8, as uint8 (copies, H, W)."""
+    if copies < 1:
+        raise ConfigError(f"copies must be at least 1, got {copies}")
     config = parse_augment(spec)
     if not config.active:
         raise ConfigError("--augment needs at least one of rotate, zoom, shear, shift, erase, flip above 0")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from mnistlab.data.idx import load_idx_images, load_idx_labels
 from mnistlab.data.registry import DATA_ENV_VAR, DATASETS, STANDARD_FILES, get_dataset_spec, resolve_data_root
-from mnistlab.errors import DataError
+from mnistlab.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 
@@ -163,3 +164,38 @@ def describe_dataset(dataset: Dataset) -> dict:
             "class_counts": [int(c) for c in counts],
         }
     return info
+
+
+def parse_index_ranges(text: str) -> list[int]:
+    """"0,5,10-14" -> [0, 5, 10, 11, 12, 13, 14]."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            elif part.strip():
+                out.append(int(part))
+    except ValueError:
+        raise ConfigError(f"indices {text!r} is not a list like 0,5,10-14") from None
+    return out
+
+
+def select_samples(total: int, indices: str | Sequence[int] | None = None, count: int = 25, random: bool = False,
+                   seed: int = 0) -> list[int]:
+    """Which of `total` samples to look at: the given `indices` ("0,5,10-14" or a list), else `count`
+    samples, the first ones or (`random`) drawn without replacement with `seed`."""
+    if indices is not None:
+        chosen = parse_index_ranges(indices) if isinstance(indices, str) else [int(i) for i in indices]
+        if not chosen:
+            raise ConfigError(f"indices {indices!r} names no sample; give e.g. 0,5,10-14")
+        bad = [i for i in chosen if not 0 <= i < total]
+        if bad:
+            raise ConfigError(f"index {bad[0]} is out of range: there are {total:,} samples (0 to {total - 1:,})")
+        return chosen
+    if count < 1:
+        raise ConfigError(f"count must be at least 1, got {count}")
+    count = min(count, total)
+    if random:
+        return np.random.default_rng(seed).choice(total, count, replace=False).tolist()
+    return list(range(count))
