@@ -44,6 +44,11 @@ class Predictor:
     def __post_init__(self):
         self.tta_mirror = tuple(self.tta_mirror) or (False,) * len(self.models)
 
+    def __repr__(self) -> str:  # the modules' own repr would fill a screen
+        names = ", ".join(sorted({m.spec["name"] for m in self.models}))
+        what = f"an ensemble of {len(self.models)} ({names})" if self.is_ensemble else names
+        return f"Predictor({what}, {len(self.class_names)} classes, from {self.source})"
+
     @property
     def image_shape(self) -> tuple[int, int]:
         return self.models[0].image_shape

@@ -36,6 +36,9 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
+    def __repr__(self) -> str:
+        return f"RunFolder('{self.path}')"
+
     @classmethod
     def create(cls, runs_dir: str | os.PathLike, name: str) -> "RunFolder":
         """Make `<runs_dir>/<name>-<n>` with the first free n (safe against concurrent runs)."""

@@ -40,6 +40,11 @@ class Dataset:
     def image_shape(self) -> tuple[int, int]:
         return tuple(self.train_images.shape[1:])
 
+    def __repr__(self) -> str:  # the arrays' own repr would fill a screen
+        h, w = self.image_shape
+        return (f"Dataset({self.name!r}: {len(self.train_images):,} training and {len(self.test_images):,} test "
+                f"images of {h}x{w}, {self.num_classes} classes, from {self.source})")
+
     def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) of "train" or "test"."""
         if split not in SPLITS:
