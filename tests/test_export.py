@@ -55,6 +55,7 @@ def test_safetensors_export_loads_back_on_its_own(mnist_runs, test_images, tmp_p
             assert "keras-cnn" in f.metadata()["models"] and f.metadata()["dataset"] == "mnist"
         loaded = mnistlab.load(out)
         assert len(loaded.models) == len(mnistlab.load(source).models)
+        assert repr(loaded) == repr(mnistlab.load(source)).split(" from ")[0] + f" from {out})"
         np.testing.assert_array_equal(loaded.predict_proba(test_images), _reference(source, test_images))
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "one" / "w.safetensors"), "--out", str(tmp_path / "figures")]) == 0
