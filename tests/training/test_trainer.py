@@ -90,6 +90,17 @@ def test_resume_after_interrupt_matches_the_uninterrupted_run(tmp_path):
         resume(resumed.path)
 
 
+def test_resume_before_the_first_epoch_ended_starts_over(tmp_path, capsys):
+    config = small(model="keras-cnn", epochs=2, lr=0.02)
+    whole = train(config, tmp_path / "a", progress="quiet")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", progress="quiet", callbacks=[InterruptAt(1)])
+    assert "interrupted (before the first epoch ended); continue with: mnistlab train --resume" in (
+        capsys.readouterr().err)
+    resumed = resume(tmp_path / "b" / "mnist-keras-cnn-1", progress="quiet")
+    assert resumed.state() == "finished" and comparable(resumed.history()) == comparable(whole.history())
+
+
 def test_diverging_loss_stops_with_a_clear_message_and_keeps_checkpoints(tmp_path):
     class Explode(Callback):
         def on_epoch_begin(self, trainer, epoch):

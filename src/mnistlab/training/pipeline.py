@@ -104,15 +104,19 @@ def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifie
     try:
         meta = {"dataset": dataset.name, "class_names": list(dataset.class_names), "run": run.name}
         trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, callbacks), meta)
-        if resume:
+        if resume and (run.checkpoints / "last-state.pt").exists():
             trainer.load_training_state(run.checkpoints / "last-state.pt")
             trainer.log(f"resuming {run.path} after epoch {trainer.epoch}")
+        elif resume:  # stopped before its first epoch ended: nothing saved, so start over in the same folder
+            trainer.log(f"resuming {run.path}: no epoch had finished, so it starts from the beginning")
         parameters = count_parameters(trainer.model)
         run.set_state("running", parameters=parameters)
         final = trainer.fit()
     except KeyboardInterrupt:
         run.set_state("interrupted", wall_seconds=_wall(run, started))
-        print(f"interrupted; continue with: mnistlab train --resume {run.path}", file=sys.stderr)
+        saved = (run.checkpoints / "last-state.pt").exists()
+        print(f"interrupted ({'the last finished epoch is saved' if saved else 'before the first epoch ended'}); "
+              f"continue with: mnistlab train --resume {run.path}", file=sys.stderr)
         raise
     except BaseException as error:
         run.set_state("failed", error=str(error) or type(error).__name__, wall_seconds=_wall(run, started))

@@ -28,10 +28,6 @@ class ModelCheckpoint(Callback):
         trainer.save_model(self.directory / "last", epoch=epoch, metrics=logs)
         trainer.save_training_state(self.directory / "last-state.pt")
 
-    def on_exception(self, trainer, error):
-        if isinstance(error, KeyboardInterrupt) and (self.directory / "last-state.pt").exists():
-            trainer.log(f"interrupted: the last completed epoch is saved in {self.directory}")
-
     def on_train_begin(self, trainer):
         if self.best_epoch is not None:  # resumed
             trainer.best_checkpoint = self.directory / "best.safetensors"
