@@ -72,3 +72,22 @@ def test_reproduce_keeps_rows_of_recipes_not_rerun(tmp_path):
     rows = json.loads((tmp_path / "reproduce.json").read_text())
     assert [r["recipe"] for r in rows] == ["logreg", "tf-dense"]
     assert "| tf-dense (quick) |" in (tmp_path / "reproduce.md").read_text()
+
+
+def test_recipes_show_prints_the_settings_that_train_uses(capsys):
+    import tomllib
+
+    for name in ("fast", "allconv-ensemble"):
+        assert main(["recipes", "show", name]) == 0
+        out = capsys.readouterr().out
+        recipe = load_recipe(name)
+        settings_text = "[settings]" + out.split("[settings]", 1)[1].split("\nrun it:", 1)[0]
+        assert tomllib.loads(settings_text)["settings"] == recipe.settings  # as a recipe file writes them
+        assert recipe.figures() in out and str(recipe.path) in out
+    assert "run it: mnistlab reproduce allconv-ensemble  (trains the 4 members" in out
+
+
+def test_training_one_member_of_an_ensemble_recipe_says_so(tmp_path, capsys):
+    assert main(["train", "--recipe", "allconv-ensemble", "--model", "linear", "--epochs", "1", "--subset", "500",
+                 "--runs-dir", str(tmp_path), "-q", "--no-tensorboard"]) == 0
+    assert "allconv-ensemble averages 4 models and this trains one of them" in capsys.readouterr().err

@@ -107,7 +107,11 @@ def cmd_train(args) -> None:
         if args.recipe:
             from mnistlab.recipes import load_recipe
 
-            base = load_recipe(args.recipe).settings
+            recipe = load_recipe(args.recipe)
+            base = recipe.settings
+            if recipe.ensemble > 1:
+                print(f"note: {recipe.name} averages {recipe.ensemble} models and this trains one of them; "
+                      f"mnistlab reproduce {recipe.name} trains them all and averages them", file=sys.stderr)
         config = training.build_config(args.config, _train_overrides(args), base)
         run = training.train(config, args.runs_dir, args.name, progress)
     metrics = run.metrics()
@@ -218,18 +222,15 @@ def cmd_report(args) -> None:
 def cmd_recipes(args) -> None:
     from mnistlab.recipes import list_recipes, load_recipe
 
+    if args.action == "show":
+        return print(load_recipe(args.name).describe())
     recipes = [load_recipe(n) for n in list_recipes()]
     if args.json:
         return _print_json([{"name": r.name, "title": r.title, "source": r.source, "published": r.published,
                              "ensemble": r.ensemble, "target": r.target, "settings": r.settings} for r in recipes])
     width = max(len(r.name) for r in recipes)
     for r in recipes:
-        if r.is_record:
-            figures = "record target: " + ", ".join(f"{k} {v:.4g}" for k, v in r.target.items())
-        else:
-            figures = "published: " + (", ".join(f"{k} {v:.4g}" for k, v in r.published.items())
-                                       or "no published figure")
-        print(f"{r.name:<{width}}  {r.title}\n{'':<{width}}  {figures}")
+        print(f"{r.name:<{width}}  {r.title}\n{'':<{width}}  {r.figures()}")
 
 
 def cmd_reproduce(args) -> None:
@@ -379,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="HTML file (default: RUN/report.html)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("recipes", help="list the recipes with their published figures")
+    p = sub.add_parser("recipes", help="list the recipes with their published figures, or show one's settings")
+    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    p.add_argument("name", nargs="?", help="with show: a recipe name or .toml file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_recipes)
 
@@ -407,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "command", None) == "models" and args.action == "show" and not args.name:
         parser.error("models show needs a model name, e.g. mnistlab models show allconv")
+    if getattr(args, "command", None) == "recipes" and args.action == "show" and not args.name:
+        parser.error("recipes show needs a recipe name, e.g. mnistlab recipes show keras-cnn")
     try:
         args.func(args)
     except MnistlabError as e:

@@ -28,10 +28,36 @@ class Recipe:
     published: dict[str, float] = field(default_factory=dict)
     ensemble: int = 0  # > 1: train this many seeds and average them
     target: dict[str, float] = field(default_factory=dict)  # records: test_accuracy, cpu_seconds, h100_seconds, ...
+    path: Path | None = None
 
     @property
     def is_record(self) -> bool:
         return bool(self.target)
+
+    def figures(self) -> str:
+        """"published: val_accuracy 0.976, ..." or, for a record, "record target: ..."."""
+        if self.is_record:
+            return "record target: " + ", ".join(f"{k} {v:.4g}" for k, v in self.target.items())
+        return "published: " + (", ".join(f"{k} {v:.4g}" for k, v in self.published.items()) or "no published figure")
+
+    def how_to_run(self) -> str:
+        if self.ensemble > 1:
+            return (f"run it: mnistlab reproduce {self.name}  (trains the {self.ensemble} members and averages them; "
+                    f"mnistlab train --recipe {self.name} trains one)")
+        return f"run it: mnistlab train --recipe {self.name}"
+
+    def describe(self) -> str:
+        """What `mnistlab recipes show` prints: where it comes from, its figures and its settings as TOML."""
+        import tomli_w
+
+        lines = [f"{self.name}: {self.title}", f"source: {self.source}", self.figures()]
+        if self.ensemble > 1:
+            lines.append(f"ensemble: the average of {self.ensemble} models trained with seeds 0-{self.ensemble - 1}")
+        if self.path:
+            lines.append(f"file: {self.path}  (a copy, edited, is a recipe of your own: --recipe my.toml)")
+        lines += ["", "# every other setting keeps its default; flags override these",
+                  tomli_w.dumps({"settings": self.settings}).rstrip(), "", self.how_to_run()]
+        return "\n".join(lines)
 
 
 def list_recipes() -> list[str]:
@@ -59,4 +85,4 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     build_config(overrides=data.get("settings", {}))  # validate now, with the file named in errors
     return Recipe(name=path.stem, title=meta.get("title", path.stem), source=meta.get("source", ""),
                   settings=data.get("settings", {}), published=dict(meta.get("published", {})),
-                  ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})))
+                  ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})), path=path)
