@@ -73,6 +73,19 @@ def test_ensemble_is_evaluated_and_loads_like_a_run(mnist_runs, mnist, tmp_path,
     assert main(["ensemble", str(mnist_runs[0].path)]) == 2
 
 
+def test_ensembles_by_run_name_are_numbered_and_runs_count_once(mnist_runs, tmp_path, capsys):
+    from mnistlab.ensemble import create_ensemble
+
+    runs_dir = mnist_runs[0].path.parent
+    names = [r.path.name for r in mnist_runs]
+    first, second = (create_ensemble(names, runs_dir=runs_dir) for _ in range(2))
+    assert (first.name, second.name) == ("ensemble-1", "ensemble-2") and first.parent == runs_dir
+    assert (second / "ensemble.json").is_file()
+    assert main(["ensemble", names[0], str(mnist_runs[0].path), "--runs-dir", str(runs_dir),
+                 "--out", str(tmp_path / "twice")]) == 2
+    assert "is given twice" in capsys.readouterr().err and not (tmp_path / "twice").exists()
+
+
 def test_report_is_self_contained_and_renders(mnist_runs, tmp_path):
     import shutil
     import subprocess

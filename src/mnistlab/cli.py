@@ -195,7 +195,7 @@ def cmd_predict(args) -> None:
 def cmd_ensemble(args) -> None:
     from mnistlab.ensemble import create_ensemble, evaluate_ensemble
 
-    out = create_ensemble(args.runs, args.out)
+    out = create_ensemble(args.runs, args.out, args.runs_dir)
     result = evaluate_ensemble(out, args.data_dir)
     for source, accuracy in zip(args.runs, result["members"]):
         print(f"  member {source}: test accuracy {accuracy:.4f}")
@@ -364,9 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("ensemble", parents=[data_dir], help="average the probabilities of several runs")
-    p.add_argument("runs", nargs="+", metavar="RUN")
-    p.add_argument("--out", default="runs/ensemble", help="folder to save the ensemble in")
+    p = sub.add_parser("ensemble", parents=[data_dir, runs_dir], help="average the probabilities of several runs")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or names of runs in --runs-dir)")
+    p.add_argument("--out", help="folder to save the ensemble in (default: a new ensemble-<n> in --runs-dir)")
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("export", parents=[runs_dir], help="export a run or ensemble (ONNX, TorchScript, safetensors)")

@@ -15,27 +15,34 @@ from mnistlab._io import write_json
 from mnistlab.errors import MnistlabError
 from mnistlab.models.io import read_model_meta
 from mnistlab.predict import ENSEMBLE_FILE
+from mnistlab.runs import RunFolder, find_run_path
 
 
-def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
-    """Copy each run's best checkpoint into `out_dir/members/` and describe the ensemble there."""
+def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
+                    runs_dir: str | os.PathLike = "runs") -> Path:
+    """Copy each run's best checkpoint into `out_dir/members/` (default: a new `<runs_dir>/ensemble-<n>`) and
+    describe the ensemble there. Runs are folders, checkpoints, or names of runs in `runs_dir`."""
     if len(runs) < 2:
         raise MnistlabError("an ensemble needs at least two runs")
-    out_dir = Path(out_dir)
-    if (out_dir / ENSEMBLE_FILE).exists():
-        raise MnistlabError(f"{out_dir} already holds an ensemble; choose another --out")
     checkpoints = []
     for run in runs:
-        path = Path(run)
+        path = find_run_path(run, runs_dir)
         best = path / "checkpoints" / "best.safetensors" if path.is_dir() else path
         if not best.is_file():
             raise MnistlabError(f"{run}: no best checkpoint (is it a finished run folder?)")
+        if best.resolve() in [c.resolve() for c in checkpoints]:
+            raise MnistlabError(f"{run} is given twice; an ensemble averages different runs")
         checkpoints.append(best)
     metas = [read_model_meta(c) for c in checkpoints]
     names = {tuple(m.get("class_names") or ()) for m in metas}
     if len(names) != 1 or len({m.get("dataset") for m in metas}) != 1:
         raise MnistlabError("the runs of an ensemble must share a dataset and its classes; "
                             f"got {sorted({str(m.get('dataset')) for m in metas})}")
+    if out_dir is None:
+        out_dir = RunFolder.create(runs_dir, "ensemble").path  # numbered like runs, so none is overwritten
+    out_dir = Path(out_dir)
+    if (out_dir / ENSEMBLE_FILE).exists():
+        raise MnistlabError(f"{out_dir} already holds an ensemble; choose another --out")
     (out_dir / "members").mkdir(parents=True, exist_ok=True)
     members = []
     for i, checkpoint in enumerate(checkpoints):
