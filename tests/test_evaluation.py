@@ -108,6 +108,18 @@ def test_report_is_self_contained_and_renders(mnist_runs, tmp_path):
     assert pixels.shape == (2400, 1200) and pixels.std() > 20  # text and figures, not a blank page
 
 
+def test_report_of_an_ensemble_names_its_members(mnist_runs, tmp_path):
+    ens = tmp_path / "ens"
+    assert main(["ensemble", *(str(r.path) for r in mnist_runs), "--out", str(ens)]) == 0
+    assert main(["report", str(ens)]) == 0
+    text = (ens / "report.html").read_text()
+    metrics = json.loads((ens / "metrics.json").read_text())
+    assert f"<b>{metrics['test_accuracy']:.4f}</b>test accuracy" in text
+    for run, accuracy in zip(mnist_runs, metrics["member_test_accuracy"]):
+        assert f"<td>{run.path}</td><td>keras-cnn</td><td>{accuracy:.4f}</td>" in text
+    assert text.count("data:image/png;base64,") == 3  # the members' curves, confusion matrix, mistakes
+
+
 def test_tta_adds_mirrors_only_for_models_trained_with_them(fashion_run, mnist_runs, fashion, capsys):
     # the checkpoint says the model learnt mirrored clothes; digits were never mirrored
     assert mnistlab.load(fashion_run.path).tta_mirror == (True,)

@@ -213,9 +213,9 @@ def cmd_export(args) -> None:
 
 def cmd_report(args) -> None:
     from mnistlab.report import write_report
-    from mnistlab.runs import resolve_run
+    from mnistlab.runs import find_run_path
 
-    print(f"wrote {write_report(resolve_run(args.run, args.runs_dir).path, args.out)}")
+    print(f"wrote {write_report(find_run_path(args.run, args.runs_dir), args.out)}")
 
 
 # ---------------------------------------------------------------- recipes
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("report", parents=[runs_dir], help="a self-contained HTML report of a run")
+    p = sub.add_parser("report", parents=[runs_dir], help="a self-contained HTML report of a run or ensemble")
     p.add_argument("run")
     p.add_argument("--out", help="HTML file (default: RUN/report.html)")
     p.set_defaults(func=cmd_report)

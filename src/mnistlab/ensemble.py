@@ -24,9 +24,10 @@ def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     describe the ensemble there. Runs are folders, checkpoints, or names of runs in `runs_dir`."""
     if len(runs) < 2:
         raise MnistlabError("an ensemble needs at least two runs")
-    checkpoints = []
+    checkpoints, sources = [], []
     for run in runs:
         path = find_run_path(run, runs_dir)
+        sources.append(str(path))
         best = path / "checkpoints" / "best.safetensors" if path.is_dir() else path
         if not best.is_file():
             raise MnistlabError(f"{run}: no best checkpoint (is it a finished run folder?)")
@@ -50,7 +51,7 @@ def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
             shutil.copyfile(checkpoint.with_suffix(suffix), out_dir / "members" / f"{i}{suffix}")
         members.append(f"members/{i}.safetensors")
     write_json(out_dir / ENSEMBLE_FILE, {
-        "members": members, "sources": [str(Path(r)) for r in runs], "dataset": metas[0].get("dataset"),
+        "members": members, "sources": sources, "dataset": metas[0].get("dataset"),
         "class_names": list(names.pop()), "models": [m["model"]["name"] for m in metas],
     })
     return out_dir

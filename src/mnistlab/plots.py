@@ -77,13 +77,17 @@ def training_curves(histories: dict[str, list[dict]], out):
     for i, (name, rows) in enumerate(histories.items()):
         color = f"C{i % 10}"
         epochs = [r["epoch"] for r in rows]
+        marker = "o" if len(rows) <= 20 else None  # a one-epoch run is a point, not an invisible line
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot(epochs, [r[key] for r in rows], color=color, label=f"{name} train")
+            ax.plot(epochs, [r[key] for r in rows], color=color, marker=marker, markersize=3, label=f"{name} train")
             val = [r.get(f"val_{key}") for r in rows]
             if any(v is not None and not math.isnan(v) for v in val):
                 ax.plot(epochs, [np.nan if v is None else v for v in val], color=color, linestyle="--",
-                        label=f"{name} validation")
+                        marker=marker, markersize=3, label=f"{name} validation")
+    from matplotlib.ticker import MaxNLocator
+
     for ax, label in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

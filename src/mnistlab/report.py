@@ -1,4 +1,5 @@
-"""A self-contained HTML report of a run: settings, command, curves, metrics, confusion matrix, mistakes.
+"""A self-contained HTML report of a run (settings, command, curves, metrics, confusion matrix, mistakes)
+or of an ensemble (its members, their curves, the same test figures).
 Images are embedded as data URIs, so the file opens in any browser with no server."""
 
 from __future__ import annotations
@@ -24,40 +25,76 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(run_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Write `report.html` (or `out`) for a finished run, computing missing figures on the test set."""
-    from mnistlab import plots
+def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write `report.html` (or `out`) for a finished run or an ensemble folder, computing the test-set figures."""
     from mnistlab.evaluation import evaluate_saved
+    from mnistlab.predict import ENSEMBLE_FILE
 
-    run = RunFolder.open(run_path)
-    settings, metrics = run.settings(), run.metrics()
-    curves = plots.training_curves({run.name: run.history()}, run.path / "curves.png")
-    _, _, result = evaluate_saved(run.path)
+    path = Path(path)
+    is_ensemble = (path / ENSEMBLE_FILE).is_file()
+    run = None if is_ensemble else RunFolder.open(path)
+    _, dataset, result = evaluate_saved(path)
+    headline = [("test accuracy", f"{result['accuracy']:.4f}"), ("test loss", f"{result['loss']:.4f}")]
+    if is_ensemble:
+        title, sections = path.name, _ensemble_sections(path, result)
+        headline.append(("members", str(len(result["members"]))))
+        summary = f"an ensemble on {html.escape(dataset)}: the average of its members' class probabilities"
+    else:
+        title, sections = run.name, _run_sections(run)
+        metrics = run.metrics()
+        headline += [("best val accuracy", f"{metrics.get('best_val_accuracy') or float('nan'):.4f}"),
+                     ("epochs", str(metrics.get("epochs", "-"))),
+                     ("training time", f"{metrics.get('train_seconds', 0):.1f} s"),
+                     ("parameters", f"{metrics.get('parameters', 0):,}")]
+        summary = f"{html.escape(run.settings()['model'])} on {html.escape(dataset)}, state: {html.escape(run.state())}"
     per_class = "".join(
         f"<tr><td>{html.escape(c['name'])}</td><td>{c['precision']:.4f}</td><td>{c['recall']:.4f}</td>"
         f"<td>{c['f1']:.4f}</td><td>{c['support']}</td></tr>" for c in result["per_class"])
-    headline = [("test accuracy", f"{result['accuracy']:.4f}"), ("test loss", f"{result['loss']:.4f}"),
-                ("best val accuracy", f"{metrics.get('best_val_accuracy') or float('nan'):.4f}"),
-                ("epochs", str(metrics.get("epochs", "-"))),
-                ("training time", f"{metrics.get('train_seconds', 0):.1f} s"),
-                ("parameters", f"{metrics.get('parameters', 0):,}")]
     mistakes = result["figures"].get("mistakes")
     mistakes = f"<h2>Most confident mistakes</h2>{_img(Path(mistakes))}" if mistakes else ""
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>mnistlab report: {html.escape(run.name)}</title><style>{STYLE}</style></head><body>
-<h1>mnistlab report: {html.escape(run.name)}</h1>
-<p>{html.escape(settings['model'])} on {html.escape(settings['dataset'])}, state: {html.escape(run.state())}</p>
+<title>mnistlab report: {html.escape(title)}</title><style>{STYLE}</style></head><body>
+<h1>mnistlab report: {html.escape(title)}</h1>
+<p>{summary}</p>
 <div>{''.join(f'<span class="metric"><b>{v}</b>{k}</span>' for k, v in headline)}</div>
-<h2>Command</h2><pre>{html.escape((run.path / RunFolder.COMMAND).read_text().strip())}</pre>
-<h2>Training curves</h2>{_img(curves)}
+{sections[0]}
 <h2>Per-class metrics (test)</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>
 <th>support</th></tr>{per_class}</table>
 <h2>Confusion matrix (test)</h2>{_img(Path(result['figures']['confusion']))}
 {mistakes}
-<h2>Final metrics</h2><pre>{html.escape(json.dumps(metrics, indent=2))}</pre>
-<h2>Settings</h2><pre>{html.escape((run.path / RunFolder.SETTINGS).read_text())}</pre>
+{sections[1]}
 </body></html>
 """
-    out = Path(out) if out else run.path / "report.html"
+    out = Path(out) if out else path / "report.html"
     write_text(out, body)
     return out
+
+
+def _run_sections(run: RunFolder) -> tuple[str, str]:
+    """(before the test figures: command and curves; after them: final metrics and settings)."""
+    from mnistlab import plots
+
+    curves = plots.training_curves({run.name: run.history()}, run.path / "curves.png")
+    return (f"<h2>Command</h2><pre>{html.escape((run.path / RunFolder.COMMAND).read_text().strip())}</pre>\n"
+            f"<h2>Training curves</h2>{_img(curves)}",
+            f"<h2>Final metrics</h2><pre>{html.escape(json.dumps(run.metrics(), indent=2))}</pre>\n"
+            f"<h2>Settings</h2><pre>{html.escape((run.path / RunFolder.SETTINGS).read_text())}</pre>")
+
+
+def _ensemble_sections(path: Path, result: dict) -> tuple[str, str]:
+    """(the members: where each came from and its own test accuracy, and the curves of those runs that
+    are still there; the ensemble's description)."""
+    from mnistlab import plots
+    from mnistlab.predict import ENSEMBLE_FILE
+
+    spec = json.loads((path / ENSEMBLE_FILE).read_text())
+    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(source)}</td><td>{html.escape(model)}</td><td>{acc:.4f}</td></tr>"
+                   for i, (source, model, acc) in enumerate(zip(spec["sources"], spec["models"], result["members"])))
+    runs = [RunFolder(s) for s in spec["sources"] if (Path(s) / RunFolder.SETTINGS).is_file()]
+    curves = ""
+    if runs:
+        figure = plots.training_curves({r.name: r.history() for r in runs}, path / "curves.png")
+        curves = f"<h2>Training curves of the members</h2>{_img(figure)}"
+    members = (f"<h2>Members</h2><table><tr><th>#</th><th>trained in</th><th>model</th><th>test accuracy</th></tr>"
+               f"{rows}</table>\n{curves}")
+    return members, f"<h2>Ensemble</h2><pre>{html.escape(json.dumps(spec, indent=2))}</pre>"
