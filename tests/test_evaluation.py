@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,12 @@ def test_ensembles_by_run_name_are_numbered_and_runs_count_once(mnist_runs, tmp_
     first, second = (create_ensemble(names, runs_dir=runs_dir) for _ in range(2))
     assert (first.name, second.name) == ("ensemble-1", "ensemble-2") and first.parent == runs_dir
     assert (second / "ensemble.json").is_file()
+    from mnistlab.runs import list_runs
+
+    rows = {r["name"]: r for r in list_runs(runs_dir)}
+    assert rows["ensemble-1"]["state"] == "ensemble" and rows["ensemble-1"]["model"] == "2 x keras-cnn"
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    assert re.search(r"\nensemble-2 +mnist +2 x keras-cnn +- +- +- +- +- +ensemble\n", capsys.readouterr().out)
     assert main(["ensemble", names[0], str(mnist_runs[0].path), "--runs-dir", str(runs_dir),
                  "--out", str(tmp_path / "twice")]) == 2
     assert "is given twice" in capsys.readouterr().err and not (tmp_path / "twice").exists()

@@ -133,7 +133,7 @@ def cmd_runs(args) -> None:
         return
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     table = [("run", "dataset", "model", "params", "epochs", "best val", "test acc", "wall", "state")]
-    table += [(r["name"], str(r["dataset"]), str(r["model"]), fmt(r["parameters"], ","), str(r["epochs"]),
+    table += [(r["name"], str(r["dataset"]), str(r["model"]), fmt(r["parameters"], ","), fmt(r["epochs"], "d"),
                fmt(r["best_val_accuracy"], ".4f"), fmt(r["test_accuracy"], ".4f"),
                "-" if r["wall_seconds"] is None else f"{r['wall_seconds']:.0f}s", r["state"]) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

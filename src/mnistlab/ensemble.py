@@ -14,8 +14,7 @@ from typing import Any, Sequence
 from mnistlab._io import write_json
 from mnistlab.errors import MnistlabError
 from mnistlab.models.io import read_model_meta
-from mnistlab.predict import ENSEMBLE_FILE
-from mnistlab.runs import RunFolder, find_run_path
+from mnistlab.runs import ENSEMBLE_FILE, RunFolder, find_run_path
 
 
 def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,

@@ -25,10 +25,10 @@ from mnistlab.evaluation import tta_logits
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
 from mnistlab.models.io import load_exported_models, load_model
+from mnistlab.runs import ENSEMBLE_FILE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 INPUT_KINDS = "PNG, JPEG, BMP, .npy or IDX files"
-ENSEMBLE_FILE = "ensemble.json"
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from mnistlab._io import write_text
-from mnistlab.runs import RunFolder
+from mnistlab.runs import ENSEMBLE_FILE, RunFolder
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
@@ -28,7 +28,6 @@ def _img(path: Path) -> str:
 def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write `report.html` (or `out`) for a finished run or an ensemble folder, computing the test-set figures."""
     from mnistlab.evaluation import evaluate_saved
-    from mnistlab.predict import ENSEMBLE_FILE
 
     path = Path(path)
     is_ensemble = (path / ENSEMBLE_FILE).is_file()
@@ -85,7 +84,6 @@ def _ensemble_sections(path: Path, result: dict) -> tuple[str, str]:
     """(the members: where each came from and its own test accuracy, and the curves of those runs that
     are still there; the ensemble's description)."""
     from mnistlab import plots
-    from mnistlab.predict import ENSEMBLE_FILE
 
     spec = json.loads((path / ENSEMBLE_FILE).read_text())
     rows = "".join(f"<tr><td>{i}</td><td>{html.escape(source)}</td><td>{html.escape(model)}</td><td>{acc:.4f}</td></tr>"

@@ -27,6 +27,7 @@ from mnistlab._io import write_json, write_text
 from mnistlab.errors import MnistlabError
 
 STATES = ("running", "finished", "interrupted", "failed")
+ENSEMBLE_FILE = "ensemble.json"  # what makes a folder an ensemble (see ensemble.py)
 
 
 class RunFolder:
@@ -178,12 +179,15 @@ def _git_commit() -> str | None:
 
 
 def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """One summary per run folder under `runs_dir`, oldest first."""
+    """One summary per run folder (and ensemble folder) under `runs_dir`, oldest first."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise MnistlabError(f"{runs_dir}: no such runs folder; train first, or pass --runs-dir")
     rows = []
     for path in sorted(runs_dir.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
+        if (path / ENSEMBLE_FILE).is_file():
+            rows.append(_ensemble_row(path))
+            continue
         if not (path / RunFolder.SETTINGS).is_file():
             continue
         run = RunFolder(path)
@@ -198,6 +202,18 @@ def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
             "state": status.get("state", "unknown"), "path": str(path),
         })
     return rows
+
+
+def _ensemble_row(path: Path) -> dict[str, Any]:
+    """An ensemble folder as a row of `list_runs`: its members' models, its test accuracy once evaluated."""
+    spec = json.loads((path / ENSEMBLE_FILE).read_text())
+    metrics_file = path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    models = sorted(set(spec.get("models", [])))
+    return {"name": path.name, "dataset": spec.get("dataset"), "model": f"{len(spec['members'])} x {'/'.join(models)}",
+            "parameters": None, "epochs": None, "best_val_accuracy": None,
+            "test_accuracy": metrics.get("test_accuracy"), "wall_seconds": None, "state": "ensemble",
+            "path": str(path)}
 
 
 def find_run_path(run: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> Path:
