@@ -79,3 +79,15 @@ def test_train_flags_are_settings_and_reach_the_config():
     assert (config.last_batch, config.optimizer, config.epochs) == ("scaled", "adam", 2)
     bad = run_cli("train", "--last-batch", "half")
     assert bad.returncode == 2 and "invalid choice: 'half'" in bad.stderr
+
+
+def test_print_settings_shows_what_would_run_and_reads_back(tmp_path, capsys):
+    from mnistlab.recipes import load_recipe
+    from mnistlab.training import build_config
+
+    assert main(["train", "--recipe", "fast", "--epochs", "2", "--runs-dir", str(tmp_path), "--print-settings"]) == 0
+    printed = capsys.readouterr().out
+    assert 'model = "fastnet"' in printed and "epochs = 2" in printed and "\n[augment]\n" in printed
+    assert not any(tmp_path.iterdir())  # nothing trained, no run folder
+    (tmp_path / "settings.toml").write_text(printed)
+    assert build_config(tmp_path / "settings.toml") == build_config(None, {"epochs": 2}, load_recipe("fast").settings)

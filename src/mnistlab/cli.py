@@ -113,6 +113,10 @@ def cmd_train(args) -> None:
                 print(f"note: {recipe.name} averages {recipe.ensemble} models and this trains one of them; "
                       f"mnistlab reproduce {recipe.name} trains them all and averages them", file=sys.stderr)
         config = training.build_config(args.config, _train_overrides(args), base)
+        if args.print_settings:
+            from mnistlab.config import to_toml
+
+            return print(to_toml(config), end="")
         run = training.train(config, args.runs_dir, args.name, progress)
     metrics = run.metrics()
     tta = (f"  with test-time augmentation {metrics['test_accuracy_tta']:.4f}"
@@ -289,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     p.add_argument("--name", help="run name (default: DATASET-MODEL); the folder is NAME-<n>")
+    p.add_argument("--print-settings", action="store_true",
+                   help="print every setting this would train with (as settings.toml) and stop")
     g = p.add_argument_group("what")
     g.add_argument("--dataset", help="dataset name or folder of IDX files (default mnist)")
     g.add_argument("--model", help="zoo model name (`mnistlab models`)")
