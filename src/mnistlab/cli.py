@@ -65,6 +65,10 @@ def cmd_models(args) -> None:
 
         model = create_model(args.name, **parse_key_values(args.option, "--option"))
         print(format_summary(model, args.name))
+        own = get_model_entry(args.name).train_settings
+        if own:
+            print("Trains with: " + ", ".join(f"{k} = {v}" for k, v in own.items())
+                  + " (instead of the defaults tuned for batch-norm nets; a recipe, --config or flag overrides it)")
         return
     rows = [{"name": n, "parameters": count_parameters(create_model(n)), "description": get_model_entry(n).description}
             for n in list_models(args.pattern)]

@@ -25,6 +25,9 @@ class ModelEntry:
     description: str
     normalize: str  # default normalization mode
     preset: dict[str, Any] = field(default_factory=dict)  # options fixed by this name
+    # Training settings this model needs where mnistlab's defaults (tuned for its batch-norm nets) do not suit
+    # it; they sit under a recipe, a config file and flags, which all still override them.
+    train_settings: dict[str, Any] = field(default_factory=dict)
 
     def options(self) -> dict[str, Any]:
         """The builder's keyword options and their defaults, with this name's preset applied."""
@@ -43,14 +46,15 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, *, normalize: str = "scale", preset: dict | None = None, description: str = ""):
+def register_model(name: str, *, normalize: str = "scale", preset: dict | None = None, description: str = "",
+                   train_settings: dict | None = None):
     """Register `builder(num_classes, image_shape, **options) -> nn.Module` under `name` (and return it)."""
 
     def decorate(builder):
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         doc = description or (inspect.getdoc(builder) or "").split("\n")[0]
-        _MODELS[name] = ModelEntry(name, builder, doc, normalize, dict(preset or {}))
+        _MODELS[name] = ModelEntry(name, builder, doc, normalize, dict(preset or {}), dict(train_settings or {}))
         return builder
 
     return decorate

@@ -12,6 +12,10 @@ from torch import nn
 from mnistlab.errors import ConfigError
 from mnistlab.models.registry import register_model
 
+# mnistlab's default settings (one-cycle SGD peaking at lr 0.8) are tuned for nets with batch norm; without
+# it, the tutorial nets diverge at that rate (the vanilla CNN, LeNet-5) and train well at 0.1.
+NO_BATCH_NORM = {"lr": 0.1}
+
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU, "tanh": nn.Tanh,
                "sigmoid": nn.Sigmoid}
 
@@ -69,18 +73,20 @@ class SpaceToDepth(nn.Module):
         return f"factor={self.factor}"
 
 
-@register_model("linear", normalize="standardize", description="logistic regression on the 784 pixels")
+@register_model("linear", train_settings=NO_BATCH_NORM, normalize="standardize",
+                description="logistic regression on the 784 pixels")
 def linear(num_classes: int, image_shape: tuple[int, int]) -> nn.Module:
     """Logistic regression (softmax) on the flattened pixels."""
     h, w = image_shape
     return nn.Sequential(nn.Flatten(), nn.Linear(h * w, num_classes))
 
 
-@register_model("mlp-128", normalize="scale", preset={"hidden": (128,), "dropout": 0.2},
+@register_model("mlp-128", train_settings=NO_BATCH_NORM, normalize="scale", preset={"hidden": (128,), "dropout": 0.2},
                 description="one hidden layer of 128 with dropout 0.2 (TensorFlow beginner tutorial)")
-@register_model("mlp-128-32", normalize="standardize", preset={"hidden": (128, 32)},
+@register_model("mlp-128-32", train_settings=NO_BATCH_NORM, normalize="standardize", preset={"hidden": (128, 32)},
                 description="MLP 128-32 (ReLU), the TensorFlow tutorial's dense net")
-@register_model("mlp", normalize="standardize", description="MLP, two hidden layers of 256 (ReLU)")
+@register_model("mlp", train_settings=NO_BATCH_NORM, normalize="standardize",
+                description="MLP, two hidden layers of 256 (ReLU)")
 def mlp(num_classes: int, image_shape: tuple[int, int], hidden: tuple[int, ...] = (256, 256),
         activation: str = "relu", dropout: float = 0.0) -> nn.Module:
     """Multi-layer perceptron: Dense(hidden[i]) + activation (+ dropout) per hidden layer, then Dense(classes)."""
@@ -94,9 +100,10 @@ def mlp(num_classes: int, image_shape: tuple[int, int], hidden: tuple[int, ...] 
     return nn.Sequential(*layers)
 
 
-@register_model("cnn-dropout", preset={"input_dropout": 0.2, "dense_dropout": 0.5},
+@register_model("cnn-dropout", train_settings=NO_BATCH_NORM, preset={"input_dropout": 0.2, "dense_dropout": 0.5},
                 description="vanilla CNN with dropout after the input and before the dense layers")
-@register_model("cnn", description="vanilla CNN: 3 x Conv5x5(16/32/64)-ReLU-MaxPool, Dense 128-64")
+@register_model("cnn", train_settings=NO_BATCH_NORM,
+                description="vanilla CNN: 3 x Conv5x5(16/32/64)-ReLU-MaxPool, Dense 128-64")
 def cnn(num_classes: int, image_shape: tuple[int, int], input_dropout: float = 0.0,
         dense_dropout: float = 0.0) -> nn.Module:
     """The vanilla CNN of the tutorials: 'same' 5x5 convolutions, each block halving the image."""
@@ -111,9 +118,10 @@ def cnn(num_classes: int, image_shape: tuple[int, int], input_dropout: float = 0
     return nn.Sequential(*features, *head)
 
 
-@register_model("keras-cnn-dense", preset={"hidden": 64},
+@register_model("keras-cnn-dense", train_settings=NO_BATCH_NORM, preset={"hidden": 64},
                 description="Keras tutorial CNN with a Dense(64) hidden layer")
-@register_model("keras-cnn", description="Keras tutorial CNN: Conv32-MaxPool-Conv64-MaxPool-Dropout(0.5)-Dense")
+@register_model("keras-cnn", train_settings=NO_BATCH_NORM,
+                description="Keras tutorial CNN: Conv32-MaxPool-Conv64-MaxPool-Dropout(0.5)-Dense")
 def keras_cnn(num_classes: int, image_shape: tuple[int, int], hidden: int = 0, dropout: float = 0.5) -> nn.Module:
     """The Keras 'simple MNIST convnet': valid 3x3 convolutions; `hidden` > 0 adds Dense(hidden, ReLU)."""
     features = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -127,7 +135,8 @@ def keras_cnn(num_classes: int, image_shape: tuple[int, int], hidden: int = 0, d
     return nn.Sequential(*features, *head)
 
 
-@register_model("lenet5", normalize="global", description="LeNet-5: Conv6-Pool-Conv16-Pool-Dense 120-84, Xavier init")
+@register_model("lenet5", train_settings=NO_BATCH_NORM, normalize="global",
+                description="LeNet-5: Conv6-Pool-Conv16-Pool-Dense 120-84, Xavier init")
 def lenet5(num_classes: int, image_shape: tuple[int, int], activation: str = "relu", padding: int = 0) -> nn.Module:
     """LeNet-5: Conv6(5x5)-MaxPool-Conv16(3x3)-MaxPool-Dense120-Dense84-Dense, Xavier initialisation.
     `padding=2` on the first convolution sees the 28x28 image as the original's 32x32 input."""

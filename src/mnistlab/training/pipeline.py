@@ -16,7 +16,7 @@ from mnistlab.config import from_dict, merge, read_toml, to_toml
 from mnistlab.data.dataset import Dataset, load_dataset
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
-from mnistlab.models.registry import count_parameters, create_model
+from mnistlab.models.registry import count_parameters, create_model, get_model_entry
 from mnistlab.runs import RunFolder
 from mnistlab.training.callbacks import (
     Callback,
@@ -34,11 +34,15 @@ from mnistlab.training.trainer import Trainer, resolve_device
 
 def build_config(config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
                  base: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults <- `base` (e.g. a recipe) <- TOML file <- `overrides` (flags)."""
+    """Defaults <- the model's own training settings (see `register_model`) <- `base` (e.g. a recipe) <- TOML
+    file <- `overrides` (flags)."""
     data = dict(base or {})
     if config_file:
         data = merge(data, read_toml(config_file))
     data = merge(data, overrides or {})
+    model = data.get("model", TrainConfig.model)
+    if isinstance(model, str):  # else from_dict names the wrong type
+        data = merge(get_model_entry(model).train_settings, data)
     return from_dict(TrainConfig, data)
 
 
