@@ -11,6 +11,7 @@ centre of mass in 28x28.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ from mnistlab.runs import ENSEMBLE_FILE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 INPUT_KINDS = "PNG, JPEG, BMP, .npy or IDX files"
+
+
+def check_top_k(top_k: int) -> None:
+    if top_k < 1:
+        raise ConfigError(f"top_k must be at least 1, got {top_k}")
 
 
 @dataclass
@@ -77,6 +83,18 @@ class Predictor:
         """Predicted class indices (N,) int64."""
         return self.predict_proba(images, batch_size, tta).argmax(axis=1)
 
+    def describe(self, images, top_k: int = 3, tta: bool = False) -> list[dict[str, Any]]:
+        """Per image: the predicted class, its name and probability, and the `top_k` most probable classes
+        (what `mnistlab predict --json` and the server answer)."""
+        check_top_k(top_k)
+        out = []
+        for row in self.predict_proba(images, tta=tta):
+            order = np.argsort(-row)[:top_k]
+            out.append({"class": int(order[0]), "name": self.class_names[order[0]], "probability": float(row[order[0]]),
+                        "top": [{"class": int(c), "name": self.class_names[c], "probability": float(row[c])}
+                                for c in order]})
+        return out
+
 
 def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
     """A Predictor from a run folder (its best checkpoint), an ensemble folder, a checkpoint's .safetensors
@@ -103,44 +121,57 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
 
 
 # ---------------------------------------------------------------- reading files
-def read_image_file(path: str | os.PathLike) -> np.ndarray:
-    """A picture file as greyscale uint8 (H, W); transparent parts count as white paper."""
+def is_input_file(name: str | os.PathLike) -> bool:
+    """Whether `read_input` reads this kind of file (by its name)."""
+    path = Path(name)
+    return path.suffix.lower() in IMAGE_SUFFIXES | {".npy"} or "idx" in path.name or path.suffix.lower() == ".gz"
+
+
+def read_image(data: bytes, name: str) -> np.ndarray:
+    """A picture's bytes as greyscale uint8 (H, W); transparent parts count as white paper."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
                 paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(paper, rgba)
             return np.asarray(image.convert("L"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{name}: not a readable image ({e.__class__.__name__}: {e})") from None
+
+
+def read_input(data: bytes, name: str) -> tuple[np.ndarray, bool]:
+    """(images (N, H, W) or (H, W) uint8/float, is_picture) from the bytes of a file called `name`, whose
+    suffix says what it is: a picture (PNG/JPEG/BMP/...), or an array already in dataset form (.npy, IDX)."""
+    from mnistlab.data.idx import gunzip_if_gzipped, parse_idx
+
+    suffix = Path(name).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return read_image(data, name), True
+    if suffix == ".npy":
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False), False
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{name}: not a readable .npy array ({e})") from None
+    if is_input_file(name):
+        return parse_idx(gunzip_if_gzipped(data, name), name), False
+    raise DataError(f"{name}: unknown file type; give {INPUT_KINDS}")
 
 
 def read_input_file(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
-    """(images (N, H, W) or (H, W) uint8/float, is_picture). Pictures are PNG/JPEG/BMP/...; arrays are
-    .npy and IDX files (already in dataset form)."""
-    from mnistlab.data.idx import load_idx
-
+    """`read_input` of a file on disk."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return read_image_file(path), True
-    if suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False), False
-        except FileNotFoundError:
-            raise DataError(f"{path}: file not found") from None
-        except (ValueError, OSError) as e:
-            raise DataError(f"{path}: not a readable .npy array ({e})") from None
-    if "idx" in path.name or suffix == ".gz":
-        return load_idx(path), False
-    raise DataError(f"{path}: unknown file type; give {INPUT_KINDS}")
+    if not is_input_file(path):
+        raise DataError(f"{path}: unknown file type; give {INPUT_KINDS}")
+    try:
+        return read_input(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
 
 
 def preprocess_digit(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
@@ -175,17 +206,22 @@ def preprocess_digit(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndar
 
 def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], preprocess: bool = True
                      ) -> np.ndarray:
-    """The batch (N, H, W) that a file holds, ready for a Predictor. Pictures are preprocessed (unless
+    """The batch (N, H, W) that a file holds, ready for a Predictor (see `model_input`)."""
+    return model_input(*read_input_file(path), str(path), image_shape, preprocess)
+
+
+def model_input(data: np.ndarray, is_picture: bool, name: str, image_shape: tuple[int, int],
+                preprocess: bool = True) -> np.ndarray:
+    """What `read_input` gave, as a batch (N, H, W) for a Predictor. Pictures are preprocessed (unless
     `preprocess` is False, when they must already have the model's size); arrays are used as they are."""
-    data, is_picture = read_input_file(path)
     if is_picture:
         if preprocess:
             try:
                 return preprocess_digit(data, image_shape[0], round(image_shape[0] * 20 / 28))[None]
             except DataError as e:
-                raise DataError(f"{path}: {e}") from None
+                raise DataError(f"{name}: {e}") from None
         if data.shape != tuple(image_shape):
-            raise DataError(f"{path}: image is {data.shape[1]}x{data.shape[0]} pixels, the model takes "
+            raise DataError(f"{name}: image is {data.shape[1]}x{data.shape[0]} pixels, the model takes "
                             f"{image_shape[1]}x{image_shape[0]}; drop --no-preprocess to resize it")
         return data[None]
     if data.ndim == 2 and data.shape == tuple(image_shape):
@@ -195,14 +231,9 @@ def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], prep
     if data.ndim == 2 and data.shape[1] == image_shape[0] * image_shape[1]:
         data = data.reshape(-1, *image_shape)
     if data.ndim != 3 or data.shape[1:] != tuple(image_shape):
-        raise DataError(f"{path}: array of shape {data.shape} is not a batch of {image_shape[0]}x{image_shape[1]} "
+        raise DataError(f"{name}: array of shape {data.shape} is not a batch of {image_shape[0]}x{image_shape[1]} "
                         f"images; give (N, H, W), (N, 1, H, W), (N, H*W) or one (H, W) image")
     return data
-
-
-def is_input_file(path: Path) -> bool:
-    """Whether `read_input_file` reads this kind of file (by its name)."""
-    return path.suffix.lower() in IMAGE_SUFFIXES | {".npy"} or "idx" in path.name
 
 
 def expand_folders(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -220,8 +251,7 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_
                   preprocess: bool = True, tta: bool = False) -> list[dict[str, Any]]:
     """One result per file (a folder stands for the files in it): its predictions (one per image in the
     file) or its error; a bad file does not stop the others."""
-    if top_k < 1:
-        raise ConfigError(f"top_k must be at least 1, got {top_k}")
+    check_top_k(top_k)  # before any file is read: one error, not one per file
     results = []
     for path in expand_folders(paths):
         if path.is_dir():
@@ -232,14 +262,5 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_
         except MnistlabError as e:
             results.append({"file": str(path), "error": str(e)})
             continue
-        proba = predictor.predict_proba(images, tta=tta)
-        predictions = []
-        for row in proba:
-            order = np.argsort(-row)[:top_k]
-            predictions.append({
-                "class": int(order[0]), "name": predictor.class_names[order[0]], "probability": float(row[order[0]]),
-                "top": [{"class": int(c), "name": predictor.class_names[c], "probability": float(row[c])}
-                        for c in order],
-            })
-        results.append({"file": str(path), "predictions": predictions})
+        results.append({"file": str(path), "predictions": predictor.describe(images, top_k, tta)})
     return results

@@ -36,14 +36,17 @@ def read_file_bytes(path: str | os.PathLike) -> bytes:
         raise DataError(f"{path}: file not found") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(
-                f"{path}: corrupt or truncated gzip data ({e}); delete the file so it can be downloaded again"
-            ) from None
-    return raw
+    return gunzip_if_gzipped(raw, str(path), "; delete the file so it can be downloaded again")
+
+
+def gunzip_if_gzipped(raw: bytes, name: str, hint: str = "") -> bytes:
+    """`raw` decompressed when it starts with the gzip magic bytes, else `raw` itself."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{name}: corrupt or truncated gzip data ({e}){hint}") from None
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
