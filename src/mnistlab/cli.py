@@ -226,6 +226,13 @@ def cmd_report(args) -> None:
     print(f"wrote {write_report(find_run_path(args.run, args.runs_dir), args.out)}")
 
 
+def cmd_serve(args) -> None:
+    from mnistlab.runs import find_run_path
+    from mnistlab.serve import serve
+
+    serve(find_run_path(args.run, args.runs_dir), args.host, args.port, args.device, int(args.max_upload_mb * 2**20))
+
+
 # ---------------------------------------------------------------- recipes
 def cmd_recipes(args) -> None:
     from mnistlab.recipes import list_recipes, load_recipe
@@ -389,6 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--out", help="HTML file (default: RUN/report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", parents=[runs_dir], help="answer predictions over HTTP (a JSON API; needs [serve])")
+    p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--max-upload-mb", type=float, default=10, help="largest request, in MiB (default 10)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("recipes", help="list the recipes with their published figures, or show one's settings")
     p.add_argument("action", nargs="?", choices=("list", "show"), default="list")

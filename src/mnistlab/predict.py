@@ -139,7 +139,9 @@ def read_image(data: bytes, name: str) -> np.ndarray:
                 paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(paper, rgba)
             return np.asarray(image.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not a readable image (no picture format that Pillow knows, or damaged)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{name}: not a readable image ({e.__class__.__name__}: {e})") from None
 
 
