@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from mnistlab._io import write_json, write_text
+from mnistlab.errors import MnistlabError
 from mnistlab.recipes import Recipe, load_recipe
 from mnistlab.runs import device_description, machine_summary
 from mnistlab.training import build_config, train
@@ -140,4 +141,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MnistlabError as e:  # a bad recipe name, no CUDA, no data: one line, as the CLI gives it
+        sys.exit(f"time_to_accuracy: error: {e}")
