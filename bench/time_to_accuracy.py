@@ -48,7 +48,7 @@ class AccuracyCurve(Callback):
 
 def measure(recipe: Recipe, seed: int, runs_dir: str, device: str | None, split: str = "test",
             overrides: dict | None = None) -> dict:
-    settings = {**recipe.settings, **(overrides or {}), "seed": seed, "tensorboard": False}
+    settings = {**recipe.settings_for(device or "auto"), **(overrides or {}), "seed": seed, "tensorboard": False}
     if device:
         settings["device"] = device
     if split == "val":

@@ -90,4 +90,4 @@ def test_print_settings_shows_what_would_run_and_reads_back(tmp_path, capsys):
     assert 'model = "fastnet"' in printed and "epochs = 2" in printed and "\n[augment]\n" in printed
     assert not any(tmp_path.iterdir())  # nothing trained, no run folder
     (tmp_path / "settings.toml").write_text(printed)
-    assert build_config(tmp_path / "settings.toml") == build_config(None, {"epochs": 2}, load_recipe("fast").settings)
+    assert build_config(tmp_path / "settings.toml") == load_recipe("fast").config(overrides={"epochs": 2})

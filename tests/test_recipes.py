@@ -82,7 +82,8 @@ def test_recipes_show_prints_the_settings_that_train_uses(capsys):
         out = capsys.readouterr().out
         recipe = load_recipe(name)
         settings_text = "[settings]" + out.split("[settings]", 1)[1].split("\nrun it:", 1)[0]
-        assert tomllib.loads(settings_text)["settings"] == recipe.settings  # as a recipe file writes them
+        tables = tomllib.loads(settings_text)  # as a recipe file writes them
+        assert tables["settings"] == recipe.settings and tables.get("cuda", {}) == recipe.cuda
         assert recipe.figures() in out and str(recipe.path) in out
     assert "run it: mnistlab reproduce allconv-ensemble  (trains the 4 members" in out
 
@@ -91,3 +92,15 @@ def test_training_one_member_of_an_ensemble_recipe_says_so(tmp_path, capsys):
     assert main(["train", "--recipe", "allconv-ensemble", "--model", "linear", "--epochs", "1", "--subset", "500",
                  "--runs-dir", str(tmp_path), "-q", "--no-tensorboard"]) == 0
     assert "allconv-ensemble averages 4 models and this trains one of them" in capsys.readouterr().err
+
+
+def test_a_recipe_cuda_table_applies_on_a_gpu_only(tmp_path):
+    recipe = load_recipe("fast")
+    assert recipe.cuda == {"cuda_graph": True}
+    assert recipe.settings_for("cpu") == recipe.settings
+    assert recipe.settings_for("cuda") == {**recipe.settings, "cuda_graph": True}
+    assert not recipe.config(overrides={"device": "cpu"}).cuda_graph
+    own = tmp_path / "mine.toml"
+    own.write_text('[recipe]\ntitle = "t"\n[settings]\nepochs = 2\n[cuda]\nbatch_size = -1\n')
+    with pytest.raises(ConfigError, match="batch_size must be at least 1"):
+        load_recipe(own)  # the cuda table is checked as well, on any machine

@@ -9,5 +9,7 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 VALIDATIONS = ("split", "last", "test", "none")
 LAST_BATCHES = ("mean", "scaled", "drop")  # the epoch's last, smaller batch: its mean, scaled by size, or skipped
 PRECISIONS = ("auto", "fp32", "bf16")
+# torch.compile modes; reduce-overhead replays the steps as CUDA graphs (on GPUs: far less launch overhead)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PROGRESS_MODES = ("auto", "bar", "plain", "quiet")
 EXPORT_FORMATS = {"onnx": "onnx", "torchscript": "pt", "safetensors": "safetensors"}  # format: file extension

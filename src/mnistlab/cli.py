@@ -85,7 +85,7 @@ def cmd_models(args) -> None:
 TRAIN_FLAGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
                "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "ema", "validation",
                "val_split", "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last",
-               "compile", "subset", "last_batch")
+               "compile", "compile_mode", "cuda_graph", "subset", "last_batch")
 
 
 def _train_overrides(args) -> dict:
@@ -107,16 +107,16 @@ def cmd_train(args) -> None:
     if args.resume:
         run = training.resume(args.resume, progress=progress)
     else:
-        base = None
         if args.recipe:
             from mnistlab.recipes import load_recipe
 
             recipe = load_recipe(args.recipe)
-            base = recipe.settings
             if recipe.ensemble > 1:
                 print(f"note: {recipe.name} averages {recipe.ensemble} models and this trains one of them; "
                       f"mnistlab reproduce {recipe.name} trains them all and averages them", file=sys.stderr)
-        config = training.build_config(args.config, _train_overrides(args), base)
+            config = recipe.config(args.config, _train_overrides(args))
+        else:
+            config = training.build_config(args.config, _train_overrides(args))
         if args.print_settings:
             from mnistlab.config import to_toml
 
@@ -242,7 +242,8 @@ def cmd_recipes(args) -> None:
     recipes = [load_recipe(n) for n in list_recipes()]
     if args.json:
         return _print_json([{"name": r.name, "title": r.title, "source": r.source, "published": r.published,
-                             "ensemble": r.ensemble, "target": r.target, "settings": r.settings} for r in recipes])
+                             "ensemble": r.ensemble, "target": r.target, "settings": r.settings,
+                             "cuda": r.cuda} for r in recipes])
     width = max(len(r.name) for r in recipes)
     for r in recipes:
         print(f"{r.name:<{width}}  {r.title}\n{'':<{width}}  {r.figures()}")
@@ -344,6 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", choices=choices.PRECISIONS)
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
+    g.add_argument("--compile-mode", choices=choices.COMPILE_MODES,
+                   help="with --compile: reduce-overhead replays each step as CUDA graphs (GPU)")
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="replay each whole training step as one CUDA graph (GPU; far faster for small nets)")
     g.add_argument("--progress", choices=choices.PROGRESS_MODES, default="auto")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -35,7 +35,7 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
     from mnistlab.runs import device_description
     from mnistlab.training import build_config, train
 
-    settings = merge(recipe.settings, QUICK) if quick else dict(recipe.settings)
+    settings = merge(recipe.settings_for("auto"), QUICK) if quick else recipe.settings_for("auto")
     if data_dir:
         settings["data_dir"] = data_dir
     per_seed: list[dict[str, float]] = []

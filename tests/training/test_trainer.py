@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from mnistlab.config import read_toml
-from mnistlab.errors import MnistlabError
+from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.runs import RunFolder, list_runs
 from mnistlab.training import TrainConfig, build_config, resume, train
 from mnistlab.training.callbacks import Callback
@@ -34,7 +34,7 @@ def test_run_folder_holds_everything(tmp_path):
     assert run.name == "mnist-mlp-1" and run.state() == "finished"
     assert (run.path / "command.txt").read_text() == "mnistlab train --test\n"
     env = json.loads((run.path / "environment.json").read_text())
-    assert env["torch"] == torch.__version__ and env["device"] == "cpu"
+    assert env["torch"] == torch.__version__ and env["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     metrics = run.metrics()
     assert metrics["test_accuracy"] > 0.85 and metrics["epochs"] == 2 and metrics["parameters"] == 269_322
     assert [r["epoch"] for r in run.history()] == [1, 2]
@@ -128,7 +128,8 @@ def test_bad_settings_fail_before_a_run_folder_exists(tmp_path, bad, message):
 
 
 def test_validation_modes(tmp_path):
-    on_test = train(small(validation="test", epochs=1), tmp_path, progress="quiet")
+    # in float32: on a GPU validation would otherwise run in bf16 and the test in float32
+    on_test = train(small(validation="test", epochs=1, precision="fp32"), tmp_path, progress="quiet")
     assert on_test.history()[0]["val_accuracy"] == pytest.approx(on_test.metrics()["test_accuracy"])
     none = train(small(validation="none", epochs=1), tmp_path, progress="quiet")
     assert none.history()[0]["val_loss"] is None and none.metrics()["best_val_accuracy"] is None
@@ -178,7 +179,7 @@ def test_ema_validates_saves_and_tests_the_weight_average(tmp_path):
     run = train(small(ema=0.9), tmp_path, progress="quiet", callbacks=[manual])
     saved = load_file(run.checkpoint("last"))
     for name, average in manual.average.items():
-        assert torch.allclose(saved[name], average, atol=1e-6), name
+        assert torch.allclose(saved[name], average.cpu(), atol=1e-6), name
     raw = train(small(), tmp_path, progress="quiet")
     assert not torch.equal(saved["net.1.weight"], load_file(raw.checkpoint("last"))["net.1.weight"])
     assert run.metrics()["test_accuracy"] > 0.85
@@ -238,6 +239,14 @@ def test_models_without_batch_norm_get_a_learning_rate_they_train_at(tmp_path):
     assert build_config().lr == build_config(overrides={"model": "allconv"}).lr == TrainConfig.lr == 0.8
     assert build_config(overrides={"model": "lenet5", "lr": 0.3}).lr == 0.3
     assert build_config(None, {"model": "cnn"}, load_recipe("fast").settings).lr == 0.4  # the recipe's own
-    run = train(build_config(overrides={"model": "lenet5", "epochs": 2, "subset": 10000, "tensorboard": False}),
+    run = train(build_config(overrides={"model": "lenet5", "epochs": 2, "subset": 20000, "tensorboard": False}),
                 tmp_path, progress="quiet")
     assert run.metrics()["test_accuracy"] > 0.85
+
+
+def test_cuda_graph_settings_that_cannot_work_are_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cuda_graph needs a CUDA device, and this run is on cpu"):
+        train(small(cuda_graph=True, device="cpu"), tmp_path, progress="quiet")
+    assert not list(tmp_path.iterdir())  # nothing started
+    with pytest.raises(ConfigError, match="cuda_graph works without compile and ema"):
+        small(cuda_graph=True, ema=0.99)

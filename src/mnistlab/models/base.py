@@ -54,7 +54,7 @@ class Normalize(nn.Module):
             return
         # per-pixel sums in float64, a chunk at a time: a float64 copy of the whole set would be 8x its size
         flat = torch.as_tensor(images).reshape(len(images), -1)
-        total = torch.zeros(flat.shape[1], dtype=torch.float64)
+        total = torch.zeros(flat.shape[1], dtype=torch.float64, device=flat.device)
         squares = torch.zeros_like(total)
         for chunk in flat.split(4096):
             chunk = chunk.to(torch.float64).div_(255.0)

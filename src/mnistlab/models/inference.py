@@ -10,11 +10,30 @@ import torch
 from mnistlab.models.base import as_image_batch
 
 
-def autocast_context(device: torch.device, dtype: torch.dtype | None):
-    """bf16 autocast on `device` when `dtype` is given, else nothing."""
+def autocast_context(device: torch.device, dtype: torch.dtype | None, cache: bool = True):
+    """bf16 autocast on `device` when `dtype` is given, else nothing. `cache=False` for CUDA graph capture."""
     if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=cache)
+
+
+@contextlib.contextmanager
+def exact_float32():
+    """Float32 convolutions in float32: cuDNN runs them in TF32 (10-bit mantissas) by default on recent GPUs,
+    so without this a model would answer differently on a GPU than on a CPU."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9; mixing it with allow_tf32 fails
+        saved, conv.fp32_precision = conv.fp32_precision, "ieee"
+        try:
+            yield
+        finally:
+            conv.fp32_precision = saved
+    else:
+        saved, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32 = saved
 
 
 def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
@@ -31,7 +50,8 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), autocast_context(device, autocast_dtype):
+        exact = exact_float32() if autocast_dtype is None and device.type == "cuda" else contextlib.nullcontext()
+        with torch.inference_mode(), autocast_context(device, autocast_dtype), exact:
             for start in range(0, len(x_all), batch_size):
                 x = as_image_batch(x_all[start:start + batch_size], model.image_shape)
                 if channels_last:

@@ -2,8 +2,9 @@
 
 A recipe is a TOML file: a `[recipe]` table (title, source, published figures, optional `ensemble = N`,
 and for mnistlab's records a `target`: the test accuracy to reach and the training seconds allowed on
-the reference 2-core CPU) and a `[settings]` table of `TrainConfig` keys. The tutorial recipes ship in this
-folder; a user's own recipe file is given by its path.
+the reference 2-core CPU and on an H100), a `[settings]` table of `TrainConfig` keys, and optionally a
+`[cuda]` table of settings that replace those when the run is on a CUDA GPU (a record's GPU version: larger
+batches, CUDA graphs). The tutorial recipes ship in this folder; a user's own recipe file is given by its path.
 """
 
 from __future__ import annotations
@@ -29,6 +30,26 @@ class Recipe:
     ensemble: int = 0  # > 1: train this many seeds and average them
     target: dict[str, float] = field(default_factory=dict)  # records: test_accuracy, cpu_seconds, h100_seconds, ...
     path: Path | None = None
+    cuda: dict[str, Any] = field(default_factory=dict)  # settings that replace `settings`' on a CUDA GPU
+
+    def settings_for(self, device: str = "auto") -> dict[str, Any]:
+        """The settings for a run on `device` (auto: a GPU if there is one): with the [cuda] table on a GPU."""
+        if not self.cuda:
+            return dict(self.settings)
+        import torch
+
+        from mnistlab.config import merge
+
+        on_gpu = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+        return merge(self.settings, self.cuda) if on_gpu else dict(self.settings)
+
+    def config(self, config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None):
+        """The TrainConfig of this recipe <- a TOML file <- flags, with the recipe's settings for the device
+        that those choose."""
+        from mnistlab.training.pipeline import build_config
+
+        device = build_config(config_file, overrides, self.settings).device
+        return build_config(config_file, overrides, self.settings_for(device))
 
     @property
     def is_record(self) -> bool:
@@ -55,8 +76,10 @@ class Recipe:
             lines.append(f"ensemble: the average of {self.ensemble} models trained with seeds 0-{self.ensemble - 1}")
         if self.path:
             lines.append(f"file: {self.path}  (a copy, edited, is a recipe of your own: --recipe my.toml)")
-        lines += ["", "# every other setting keeps its default; flags override these",
-                  tomli_w.dumps({"settings": self.settings}).rstrip(), "", self.how_to_run()]
+        tables = {"settings": self.settings, **({"cuda": self.cuda} if self.cuda else {})}
+        lines += ["", "# every other setting keeps its default; flags override these"
+                  + ("; on a CUDA GPU, those under cuda replace them" if self.cuda else ""),
+                  tomli_w.dumps(tables).rstrip(), "", self.how_to_run()]
         return "\n".join(lines)
 
 
@@ -72,17 +95,21 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
             raise ConfigError(f"unknown recipe {str(name_or_path)!r}; choose one of {', '.join(list_recipes())} "
                               f"or give a recipe .toml file")
     data = read_toml(path)
-    unknown = sorted(set(data) - {"recipe", "settings"})
+    unknown = sorted(set(data) - {"recipe", "settings", "cuda"})
     if unknown or "recipe" not in data:
-        raise ConfigError(f"{path}: a recipe has a [recipe] table and a [settings] table"
+        raise ConfigError(f"{path}: a recipe has a [recipe] table, a [settings] table and optionally [cuda]"
                           + (f"; unknown table {unknown[0]!r}" if unknown else ""))
     meta = data["recipe"]
     extra = sorted(set(meta) - {"title", "source", "published", "ensemble", "target"})
     if extra:
         raise ConfigError(f"{path}: unknown recipe key {extra[0]!r}")
+    from mnistlab.config import merge
     from mnistlab.training.pipeline import build_config
 
-    build_config(overrides=data.get("settings", {}))  # validate now, with the file named in errors
+    settings, cuda = data.get("settings", {}), data.get("cuda", {})
+    build_config(overrides=settings)  # validate now, with the file named in errors
+    if cuda:
+        build_config(overrides=merge(settings, cuda))
     return Recipe(name=path.stem, title=meta.get("title", path.stem), source=meta.get("source", ""),
-                  settings=data.get("settings", {}), published=dict(meta.get("published", {})),
-                  ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})), path=path)
+                  settings=settings, published=dict(meta.get("published", {})),
+                  ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})), path=path, cuda=cuda)

@@ -1,7 +1,7 @@
 """Training: settings, the device-resident data path, the trainer loop, callbacks and whole runs."""
 
-from mnistlab.training.pipeline import build_config, resume, train
+from mnistlab.training.pipeline import build_config, prepare_training, resume, train
 from mnistlab.training.settings import TrainConfig
 from mnistlab.training.trainer import Trainer
 
-__all__ = ["TrainConfig", "Trainer", "build_config", "resume", "train"]
+__all__ = ["TrainConfig", "Trainer", "build_config", "prepare_training", "resume", "train"]

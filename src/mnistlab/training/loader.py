@@ -65,13 +65,15 @@ class DeviceBatches:
     and 300 kB of memory traffic fewer per step) and float with it. Unaugmented x is a view of a buffer that
     the next epoch overwrites: copy it to keep it. The permutation and the augmentation draw from
     `generator`, which the trainer reseeds every epoch, so an epoch is the same whether or not the run was
-    resumed before it.
+    resumed before it. With `augment_whole_epoch` the epoch is augmented in one call before its first batch
+    (for CUDA graphs, whose steps must not launch anything else); the draws differ, not their distribution.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, augment: AugmentConfig,
-                 channels_last: bool = False, drop_last: bool = False):
+                 channels_last: bool = False, drop_last: bool = False, augment_whole_epoch: bool = False):
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.augment, self.channels_last, self.drop_last = augment, channels_last, drop_last
+        self.augment_whole_epoch = augment_whole_epoch
         self.generator = torch.Generator(device=images.device)
         self._epoch_images: torch.Tensor | None = None
 
@@ -91,6 +93,9 @@ class DeviceBatches:
         images = images.view(n, 1, h, w)
         labels = self.labels.index_select(0, order)
         steps = len(self)
+        if self.augment_whole_epoch and (self.augment.active or self.channels_last):
+            images, labels = self._prepare(images, labels)  # a few large launches instead of a few per step
+            return zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
         batches = zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
         if not (self.augment.active or self.channels_last):
             return batches  # views, with no Python between steps

@@ -62,10 +62,13 @@ def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
     return callbacks
 
 
-def _prepare(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSplits]:
+def prepare_training(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSplits]:
     """The dataset, the seeded model and the splits on the device. Done before a run is started, so that an
     unknown name, a bad option or missing data fails at once and leaves no run folder behind."""
     device = resolve_device(config.device)
+    if config.cuda_graph and device.type != "cuda":
+        raise ConfigError(f"cuda_graph needs a CUDA device, and this run is on {device}; "
+                          "set cuda_graph = false (--no-cuda-graph) or --device cuda")
     dataset = load_dataset(config.dataset, config.data_dir)
     torch.manual_seed(config.seed)  # initial weights
     model = create_model(config.model, num_classes=dataset.num_classes, image_shape=dataset.image_shape,
@@ -83,7 +86,7 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
     """Train per `config` in a new run folder under `runs_dir`; returns the folder (see `RunFolder`)."""
     command = command or shlex.join(["mnistlab", *sys.argv[1:]])
     dataset_name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
-    prepared = _prepare(config)
+    prepared = prepare_training(config)
     run = RunFolder.create(runs_dir, name or f"{dataset_name}-{config.model}")
     run.write_start(to_toml(config), command, str(resolve_device(config.device)))
     return _fit(config, run, prepared, progress, command, callbacks, resume=False)
@@ -96,7 +99,7 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
         raise MnistlabError(f"{run.path} has already finished; train a new run instead")
     config = from_dict(TrainConfig, run.settings())
     command = (run.path / RunFolder.COMMAND).read_text().strip()
-    prepared = _prepare(config)  # a failure here (data gone, say) leaves the run resumable
+    prepared = prepare_training(config)  # a failure here (data gone, say) leaves the run resumable
     run.set_state("running", resumed=time.time())
     return _fit(config, run, prepared, progress, command, callbacks, resume=True)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mnistlab.choices import LAST_BATCHES, OPTIMIZERS, PRECISIONS, SCHEDULES, VALIDATIONS
+from mnistlab.choices import COMPILE_MODES, LAST_BATCHES, OPTIMIZERS, PRECISIONS, SCHEDULES, VALIDATIONS
 from mnistlab.data.augment import AugmentConfig
 from mnistlab.errors import ConfigError
 
@@ -70,6 +70,10 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on CUDA, and for conv nets on CPUs with native bf16) | fp32 | bf16
     channels_last: bool = True  # conv nets in channels_last memory format
     compile: bool = False  # torch.compile the model (slower start, faster steps on GPU)
+    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune | ...
+    # replay each whole training step (forward, backward, optimizer) as one CUDA graph: on a GPU, small nets
+    # are bound by kernel launches, not arithmetic (not with compile or ema)
+    cuda_graph: bool = False
     eval_batch_size: int = 2000
 
     def __post_init__(self):
@@ -78,6 +82,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.validation in VALIDATIONS, f"validation must be one of {', '.join(VALIDATIONS)}"),
             (self.last_batch in LAST_BATCHES, f"last_batch must be one of {', '.join(LAST_BATCHES)}"),
+            (self.compile_mode in COMPILE_MODES, f"compile_mode must be one of {', '.join(COMPILE_MODES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
@@ -89,6 +94,7 @@ class TrainConfig:
             (0 <= self.warmup <= self.epochs, "warmup must be between 0 and epochs"),
             (0 < self.plateau_factor < 1, "plateau_factor must be between 0 and 1"),
             (self.subset >= 0 and self.early_stopping >= 0, "subset and early_stopping must be >= 0"),
+            (not (self.cuda_graph and (self.compile or self.ema)), "cuda_graph works without compile and ema"),
         ]
         for ok, message in checks:
             if not ok:

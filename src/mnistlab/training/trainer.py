@@ -79,16 +79,29 @@ class Trainer:
         self.channels_last = config.channels_last and self.uses_conv
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward = self.model
+        if config.compile:
+            # static shapes: an epoch's smaller last batch gets a graph of its own, not a slower dynamic one
+            self.forward = torch.compile(self.model, mode=config.compile_mode, dynamic=False)
+        # CUDA graphs (reduce-overhead) overwrite a step's outputs when the next step replays the graph
+        self.compiled_graphs = (config.compile and self.device.type == "cuda"
+                                and config.compile_mode == "reduce-overhead")
         self.ema = None
         if config.ema:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
         self.autocast_dtype = self._autocast_dtype()
+        # graphed steps read whole augmented epochs: per-batch augmentation would launch ~15 kernels a step
         self.batches = DeviceBatches(data.train_x, data.train_y, config.batch_size, config.augment,
-                                     self.channels_last, drop_last=config.last_batch == "drop")
+                                     self.channels_last, drop_last=config.last_batch == "drop",
+                                     augment_whole_epoch=config.cuda_graph)
         self.optimizer = build_optimizer(self.model, config, self.device)
+        self.graphed = None
+        if config.cuda_graph:
+            from mnistlab.training.cuda_graph import GraphedSteps
+
+            self.graphed = GraphedSteps(self)
         self.optimized = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.kernels = kernel_parameters(self.model) if config.l2 else []
         self.callbacks = list(callbacks)
@@ -170,7 +183,7 @@ class Trainer:
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         config, model = self.config, self.model
         model.train()
-        running = RunningMetrics()
+        running = self.graphed.start_epoch() if self.graphed else RunningMetrics()
         started = time.perf_counter()
         steps = self.steps_per_epoch
         step0 = (epoch - 1) * steps
@@ -181,30 +194,48 @@ class Trainer:
             step_lr = self.base_lr * self.lr_scale * lr_factor(step0 + step, steps, config)
             if step_lr != lr:
                 lr = step_lr
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-            with autocast_context(self.device, self.autocast_dtype):
-                logits = self.forward(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            partial = len(y) < config.batch_size  # the epoch's last batch
-            total = loss * (len(y) / config.batch_size) if partial and config.last_batch == "scaled" else loss
-            if self.kernels:
-                total = total + config.l2 * sum(w.square().sum() for w in self.kernels)
-            for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
-                parameter.grad = None
-            total.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update_parameters(model)
-            running.add(loss, logits, y)
+                if self.graphed:
+                    self.graphed.set_lr(lr)
+                else:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+            if self.graphed:
+                self.graphed.step(x, y)
+            else:
+                loss, scores = self.training_step(x, y)
+                running.add(loss, scores, y)
             for callback in batch_callbacks:
                 callback.on_batch_end(self, step, running)
         loss, accuracy, seen = running.read()  # the epoch's one host sync
         seconds = time.perf_counter() - started
         return {"epoch": epoch, "loss": loss, "accuracy": accuracy, "lr": lr, "seconds": seconds,
                 "samples_per_s": seen / seconds}
+
+    def training_step(self, x: torch.Tensor, y: torch.Tensor, autocast_cache: bool = True
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch; returns (mean loss, float32 logits), both left on the device."""
+        config = self.config
+        if self.compiled_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        with autocast_context(self.device, self.autocast_dtype, autocast_cache):
+            logits = self.forward(x)
+        scores = logits.float()  # a copy under autocast, which the running metrics may keep
+        if self.compiled_graphs and scores is logits:
+            scores = scores.clone()
+        loss = F.cross_entropy(scores, y, label_smoothing=config.label_smoothing)
+        partial = len(y) < config.batch_size  # the epoch's last batch
+        total = loss * (len(y) / config.batch_size) if partial and config.last_batch == "scaled" else loss
+        if self.kernels:
+            total = total + config.l2 * sum(w.square().sum() for w in self.kernels)
+        for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
+            parameter.grad = None
+        total.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss, scores
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
                  fp32: bool = False) -> tuple[float, float]:
