@@ -11,6 +11,10 @@ processes reported; whole processes on this VM differ by 15-40% in speed.
 Prints a Markdown table and writes it, with the raw numbers, to bench/results/throughput.{md,json}.
 
     MNISTLAB_DATA=../shared/data python bench/throughput.py [--models linear mlp] [--samples 20000] [--repeats 3]
+
+`--device cuda` measures on a GPU: mnistlab then replays each step as a CUDA graph (`cuda_graph = true`, as
+the records' GPU settings do), the pure step runs eagerly on batches already on the GPU, and the conventional
+loop moves each batch there (`x.to(device)`). Peak memory is then the GPU's (max_memory_allocated).
 """
 
 from __future__ import annotations
@@ -54,29 +58,36 @@ def best_epoch_rates(epochs: dict, samples: int, seconds: float = 4.0) -> dict[s
     return best
 
 
-def peak_mb() -> float:
+def peak_mb(device: str = "cpu") -> float:
+    """The process's peak resident memory, or on a GPU the peak of the memory torch allocated there."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def mnistlab_epoch(model: str, batch: int, optimizer: str, samples: int):
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work, so that an epoch's time is its whole time."""
     import torch
 
-    from mnistlab.data import load_dataset
-    from mnistlab.models import create_model
-    from mnistlab.training import Trainer, build_config
-    from mnistlab.training.loader import split_dataset
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def mnistlab_epoch(model: str, batch: int, optimizer: str, samples: int, device: str = "cpu"):
+    from mnistlab.training import Trainer, build_config, prepare_training
 
     config = build_config(overrides={"model": model, "subset": samples, "validation": "none", "tensorboard": False,
-                                     "epochs": 10_000, "schedule": "constant", **same_math(batch, optimizer)})
-    splits = split_dataset(load_dataset("mnist"), "none", 0.1, 0, samples, torch.device("cpu"))
-    net = create_model(model)
-    net.normalize.fit(splits.train_x)
+                                     "epochs": 10_000, "schedule": "constant", "device": device,
+                                     "cuda_graph": device.startswith("cuda"), **same_math(batch, optimizer)})
+    _, net, splits = prepare_training(config)
     trainer = Trainer(net, config, splits)
     epoch_numbers = iter(range(1, 10_000))
     return lambda: trainer.train_one_epoch(next(epoch_numbers))
 
 
-def pure_epoch(model: str, batch: int, optimizer: str, samples: int):
+def pure_epoch(model: str, batch: int, optimizer: str, samples: int, device: str = "cpu"):
     """Training steps alone: the same images, model and engine settings as the trainer, but the batches are
     made beforehand (float, in the model's memory format), so no indexing, conversion or augmentation is
     timed. The ceiling for any data path."""
@@ -94,27 +105,30 @@ def pure_epoch(model: str, batch: int, optimizer: str, samples: int):
     net.normalize.fit(data.train_images[:samples])
     conv = any(isinstance(m, torch.nn.Conv2d) for m in net.modules())
     images = torch.from_numpy(data.train_images[:samples]).unsqueeze(1).float()
-    if conv:
-        net = net.to(memory_format=torch.channels_last)
+    target = torch.device(device)
+    net = net.to(target, memory_format=torch.channels_last if conv else torch.preserve_format)
     memory_format = torch.channels_last if conv else torch.contiguous_format
-    batches = [(x.contiguous(memory_format=memory_format), y) for x, y in
+    batches = [(x.to(target).contiguous(memory_format=memory_format), y.to(target)) for x, y in
                zip(images.split(batch), torch.from_numpy(data.train_labels[:samples]).long().split(batch))]
-    opt = build_optimizer(net, TrainConfig(**same_math(batch, optimizer)), torch.device("cpu"))
-    dtype = torch.bfloat16 if conv and torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    opt = build_optimizer(net, TrainConfig(**same_math(batch, optimizer)), target)
+    # the trainer's precision: bf16 on GPUs, and for conv nets on CPUs with native bf16
+    bf16 = target.type == "cuda" or (conv and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    dtype = torch.bfloat16 if bf16 else None
 
     def epoch():
         for x, y in batches:
-            with autocast_context(torch.device("cpu"), dtype):
+            with autocast_context(target, dtype):
                 logits = net(x)
             loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        synchronize(device)
 
     return epoch
 
 
-def conventional_epoch(model: str, batch: int, optimizer: str, samples: int):
+def conventional_epoch(model: str, batch: int, optimizer: str, samples: int, device: str = "cpu"):
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, Dataset
@@ -133,34 +147,36 @@ def conventional_epoch(model: str, batch: int, optimizer: str, samples: int):
             x = torch.from_numpy(images[i]).float().div(255).sub(0.1307).div(0.3081).unsqueeze(0)
             return x, int(labels[i])
 
-    net = create_model(model, normalize="scale").net  # the bare network: normalization is in the Dataset
+    net = create_model(model, normalize="scale").net.to(device)  # the bare network: the Dataset normalizes
     opt = (torch.optim.Adam(net.parameters(), 1e-3) if optimizer == "adam"
            else torch.optim.SGD(net.parameters(), 0.1))
     loader = DataLoader(Digits(), batch_size=batch, shuffle=True)
 
     def epoch():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             loss = F.cross_entropy(net(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+        synchronize(device)
 
     return epoch
 
 
-def worker(kind: str, model: str, samples: int) -> None:
+def worker(kind: str, model: str, samples: int, device: str) -> None:
     """kind "engine": mnistlab and the pure step in one process, epochs interleaved, so machine noise hits
     both alike; peak memory is read before the pure step's batches exist. kind "conventional": its own."""
     batch, optimizer = TUTORIAL[model]
     if kind == "conventional":
-        rates = best_epoch_rates({"conventional": conventional_epoch(model, batch, optimizer, samples)}, samples)
-        print(json.dumps({"conventional": rates["conventional"]}))
+        epoch = conventional_epoch(model, batch, optimizer, samples, device)
+        print(json.dumps({"conventional": best_epoch_rates({"conventional": epoch}, samples)["conventional"]}))
         return
-    mnistlab = mnistlab_epoch(model, batch, optimizer, samples)
+    mnistlab = mnistlab_epoch(model, batch, optimizer, samples, device)
     mnistlab()
-    memory = peak_mb()
-    rates = best_epoch_rates({"mnistlab": mnistlab, "pure": pure_epoch(model, batch, optimizer, samples)}, samples)
-    print(json.dumps({**rates, "peak_mb": memory}))
+    memory = peak_mb(device)
+    pure = pure_epoch(model, batch, optimizer, samples, device)
+    print(json.dumps({**best_epoch_rates({"mnistlab": mnistlab, "pure": pure}, samples), "peak_mb": memory}))
 
 
 def main() -> None:
@@ -168,11 +184,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(TUTORIAL), choices=list(TUTORIAL))
     parser.add_argument("--samples", type=int, default=20000, help="training images per measured epoch")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per kind; the best is kept")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: see above")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     if args.worker:
-        return worker(*args.worker, args.samples)
+        return worker(*args.worker, args.samples, args.device)
     rows = []
     for model in args.models:
         result = {"model": model, "batch_size": TUTORIAL[model][0], "mnistlab": 0.0, "pure": 0.0,
@@ -181,7 +198,8 @@ def main() -> None:
         for _ in range(args.repeats):
             for kind in ("engine", "conventional"):
                 out = subprocess.run([sys.executable, __file__, "--worker", kind, model, "--samples",
-                                      str(args.samples)], capture_output=True, text=True, check=True)
+                                      str(args.samples), "--device", args.device],
+                                     capture_output=True, text=True, check=True)
                 measured = json.loads(out.stdout.strip().splitlines()[-1])
                 for key, value in measured.items():
                     result[key] = max(result[key], value)
@@ -196,9 +214,10 @@ def main() -> None:
     from mnistlab._io import write_json, write_text
     from mnistlab.runs import machine_summary
 
-    header = (f"Training samples/s on {machine_summary()}\n\n"
+    on_gpu = args.device.startswith("cuda")
+    header = (f"Training samples/s on {machine_summary()}{' (on the GPU)' if on_gpu else ''}\n\n"
               "| model | batch | mnistlab | conventional loop | pure step | vs conventional | vs pure step "
-              "| mnistlab peak memory |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+              f"| mnistlab peak {'GPU ' if on_gpu else ''}memory |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = [f"| {r['model']} | {r['batch_size']} | {r['mnistlab']:,.0f} | {r['conventional']:,.0f} | "
              f"{r['pure']:,.0f} | {r['mnistlab'] / r['conventional']:.2f}x | {r['vs_pure']:.0%} | "
              f"{r['peak_mb']:.0f} MB |" for r in rows]
@@ -206,8 +225,9 @@ def main() -> None:
             "of the ratio within each, where mnistlab and the pure step took turns.\n")
     table = header + "\n".join(lines) + "\n" + note
     print(table)
-    write_text(Path(args.out) / "throughput.md", table)
-    write_json(Path(args.out) / "throughput.json", rows)
+    name = "throughput_cuda" if on_gpu else "throughput"
+    write_text(Path(args.out) / f"{name}.md", table)
+    write_json(Path(args.out) / f"{name}.json", rows)
 
 
 if __name__ == "__main__":

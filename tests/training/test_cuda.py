@@ -76,3 +76,10 @@ def test_a_graphed_run_resumes(tmp_path, shared_data):
         train(config, tmp_path, progress="quiet", callbacks=[StopBeforeTheLastEpoch()])
     resumed = resume(tmp_path / "mnist-fastnet-1", progress="quiet")
     assert [r["epoch"] for r in resumed.history()] == [1, 2, 3] and resumed.metrics()["test_accuracy"] > 0.97
+
+
+def test_graphed_adam_with_dropout_trains(tmp_path, shared_data):
+    # Adam replays only with its step counters on the GPU (capturable); dropout draws inside the graph
+    config = build_config(overrides={**FAST, "model": "keras-cnn", "optimizer": "adam", "lr": 2e-3, "batch_size": 128,
+                                     "cuda_graph": True})
+    assert train(config, tmp_path, progress="quiet").metrics()["test_accuracy"] > 0.96

@@ -34,6 +34,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device)
         cls = torch.optim.AdamW
     else:
         cls, kwargs = torch.optim.RMSprop, {"momentum": config.momentum if config.momentum < 1 else 0.0}
+    if config.cuda_graph and name != "sgd":
+        kwargs["capturable"] = True  # their step counters stay on the GPU, so a graph can replay the step
     if name != "rmsprop":
         # Fused kernels (one launch for all parameters) exist for CPU and CUDA in torch >= 2.4.
         try:
