@@ -8,7 +8,8 @@ machine noise hits both alike; the conventional loop runs in its own process. Ea
 epoch after a warm-up, over --repeats processes: on a shared machine, noise only ever slows a run. The ratio
 to the pure step is taken within each process (whose two rates met the same machine) and the median over
 processes reported; whole processes on this VM differ by 15-40% in speed.
-Prints a Markdown table and writes it, with the raw numbers, to bench/results/throughput.{md,json}.
+Prints a Markdown table and writes it, with the raw numbers, to bench/results/throughput.{md,json}
+(throughput_cuda.* with --device cuda).
 
     MNISTLAB_DATA=../shared/data python bench/throughput.py [--models linear mlp] [--samples 20000] [--repeats 3]
 
