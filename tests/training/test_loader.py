@@ -50,3 +50,23 @@ def test_unaugmented_batches_stay_uint8_and_the_model_reads_them_as_floats(mnist
     augmented = DeviceBatches(images, torch.from_numpy(mnist.train_labels[:300]).long(), 128,
                               AugmentConfig(shift=0.1))
     assert next(iter(augmented))[0].dtype == torch.float32
+
+
+def test_a_whole_epoch_augmented_at_once_gives_the_same_batches_otherwise_drawn(mnist):
+    """For CUDA graphs: the same order and shapes, float pixels transformed per sample, other draws."""
+    images = torch.from_numpy(mnist.train_images[:1000])
+    labels = torch.from_numpy(mnist.train_labels[:1000]).long()
+    augment = AugmentConfig(rotate=10, shift=0.1)
+    per_batch = DeviceBatches(images, labels, 128, augment, channels_last=True)
+    whole = DeviceBatches(images, labels, 128, augment, channels_last=True, augment_whole_epoch=True)
+    per_batch.generator.manual_seed(5)
+    whole.generator.manual_seed(5)
+    pairs = list(zip(per_batch, whole))
+    assert len(pairs) == 8
+    for (xa, ya), (xb, yb) in pairs:
+        assert torch.equal(ya, yb) and xa.shape == xb.shape and xb.dtype == torch.float32
+        assert xb.is_contiguous(memory_format=torch.channels_last)
+    moved = [(xb - xa).abs().mean().item() for (xa, _), (xb, _) in pairs]
+    assert min(moved) > 1.0  # pixels 0-255: each batch drew its own transforms
+    plain = DeviceBatches(images, labels, 128, AugmentConfig(), augment_whole_epoch=True)
+    assert next(iter(plain))[0].dtype == torch.uint8  # nothing to augment: uint8 views as before
