@@ -248,5 +248,5 @@ def test_cuda_graph_settings_that_cannot_work_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="cuda_graph needs a CUDA device, and this run is on cpu"):
         train(small(cuda_graph=True, device="cpu"), tmp_path, progress="quiet")
     assert not list(tmp_path.iterdir())  # nothing started
-    with pytest.raises(ConfigError, match="cuda_graph works without compile and ema"):
+    with pytest.raises(ConfigError, match="does not work with compile or ema: add --no-cuda-graph"):
         small(cuda_graph=True, ema=0.99)

@@ -94,7 +94,9 @@ class TrainConfig:
             (0 <= self.warmup <= self.epochs, "warmup must be between 0 and epochs"),
             (0 < self.plateau_factor < 1, "plateau_factor must be between 0 and 1"),
             (self.subset >= 0 and self.early_stopping >= 0, "subset and early_stopping must be >= 0"),
-            (not (self.cuda_graph and (self.compile or self.ema)), "cuda_graph works without compile and ema"),
+            (not (self.cuda_graph and (self.compile or self.ema)),
+             "cuda_graph (whole steps as CUDA graphs; the record recipes' [cuda] tables turn it on) does not work "
+             "with compile or ema: add --no-cuda-graph, or leave compile and ema off"),
         ]
         for ok, message in checks:
             if not ok:
