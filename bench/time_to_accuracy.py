@@ -2,7 +2,8 @@
 first reaches the recipe's target, checked at every epoch end (evaluation time is not counted).
 A record is met when the mean accuracy reaches the target within the training seconds allowed on the device
 used: the recipe's `cpu_seconds` on a CPU, its `h100_seconds` on a GPU. On a GPU, one untimed run of each
-recipe comes first, so that CUDA's start-up and kernel selection are not counted against the first seed.
+recipe comes first, so that CUDA's start-up and kernel selection are not counted against the first seed,
+and the recipes train with their `[cuda]` settings there (CUDA graphs of whole steps).
 
 Test accuracy here is what the recipe reports: with test-time augmentation when the recipe sets tta.
 Prints a Markdown table and writes it, with every seed's curve, to bench/results/time_to_accuracy.{md,json}.
