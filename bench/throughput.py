@@ -100,6 +100,7 @@ def pure_epoch(model: str, batch: int, optimizer: str, samples: int, device: str
     from mnistlab.models.inference import autocast_context
     from mnistlab.training import TrainConfig
     from mnistlab.training.optim import build_optimizer
+    from mnistlab.training.trainer import training_autocast_dtype
 
     data = load_dataset("mnist")
     net = create_model(model)
@@ -112,9 +113,7 @@ def pure_epoch(model: str, batch: int, optimizer: str, samples: int, device: str
     batches = [(x.to(target).contiguous(memory_format=memory_format), y.to(target)) for x, y in
                zip(images.split(batch), torch.from_numpy(data.train_labels[:samples]).long().split(batch))]
     opt = build_optimizer(net, TrainConfig(**same_math(batch, optimizer)), target)
-    # the trainer's precision: bf16 on GPUs, and for conv nets on CPUs with native bf16
-    bf16 = target.type == "cuda" or (conv and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    dtype = torch.bfloat16 if bf16 else None
+    dtype = training_autocast_dtype("auto", target, conv)  # the trainer's precision
 
     def epoch():
         for x, y in batches:

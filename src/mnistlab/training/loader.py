@@ -93,11 +93,12 @@ class DeviceBatches:
         images = images.view(n, 1, h, w)
         labels = self.labels.index_select(0, order)
         steps = len(self)
-        if self.augment_whole_epoch and (self.augment.active or self.channels_last):
+        per_batch = self.augment.active or self.channels_last
+        if per_batch and self.augment_whole_epoch:
             images, labels = self._prepare(images, labels)  # a few large launches instead of a few per step
-            return zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
+            per_batch = False
         batches = zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
-        if not (self.augment.active or self.channels_last):
+        if not per_batch:
             return batches  # views, with no Python between steps
         return (self._prepare(x, y) for x, y in batches)
 
