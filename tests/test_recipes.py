@@ -74,6 +74,15 @@ def test_reproduce_keeps_rows_of_recipes_not_rerun(tmp_path):
     assert "| tf-dense (quick) |" in (tmp_path / "reproduce.md").read_text()
 
 
+def test_reproduce_header_names_the_machine_of_each_row():
+    from mnistlab.reproduce import machines_line
+
+    rows = [{"recipe": "logreg", "machine": "AMD EPYC"}, {"recipe": "tf-cnn", "machine": "Intel Xeon"},
+            {"recipe": "mlp-256", "machine": "AMD EPYC"}]
+    assert machines_line(rows) == "AMD EPYC: logreg, mlp-256; Intel Xeon: tf-cnn"
+    assert machines_line(rows[:1]) == "AMD EPYC"
+
+
 def test_recipes_show_prints_the_settings_that_train_uses(capsys):
     import tomllib
 

@@ -32,7 +32,7 @@ def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
 
 def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None
                      ) -> dict[str, Any]:
-    from mnistlab.runs import device_description
+    from mnistlab.runs import device_description, machine_summary
     from mnistlab.training import build_config, train
 
     settings = merge(recipe.settings_for("auto"), QUICK) if quick else recipe.settings_for("auto")
@@ -54,7 +54,7 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
         device, epochs = device_description(run.metrics()["device"]), run.metrics()["epochs"]
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
            "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": device,
-           "quick": quick, "mnistlab": {}}
+           "machine": machine_summary(threads=False), "quick": quick, "mnistlab": {}}
     for key in METRICS:
         values = [f[key] for f in per_seed if f.get(key) is not None]
         if values:
@@ -95,6 +95,17 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def machines_line(rows: Sequence[dict[str, Any]]) -> str:
+    """What the rows ran on: a table built over several invocations can mix machines, and wall times only
+    compare within one."""
+    recipes_by_machine: dict[str, list[str]] = {}
+    for r in rows:
+        recipes_by_machine.setdefault(r.get("machine", "machine not recorded"), []).append(r["recipe"])
+    if len(recipes_by_machine) == 1:
+        return next(iter(recipes_by_machine))
+    return "; ".join(f"{machine}: {', '.join(names)}" for machine, names in recipes_by_machine.items())
+
+
 def default_recipes() -> list[Recipe]:
     """Every recipe but the records: those are measured for time to accuracy by bench/time_to_accuracy.py."""
     return [r for r in map(load_recipe, list_recipes()) if not r.is_record]
@@ -126,9 +137,7 @@ def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = 
     out = Path(out) if out else runs_dir
     rows = _merge_rows(out / "reproduce.json", rows)
     table = format_table(rows)
-    from mnistlab.runs import machine_summary
-
-    header = f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {machine_summary(threads=False)}\n\n"
+    header = f"mnistlab reproduction, {time.strftime('%Y-%m-%d')}, {machines_line(rows)}\n\n"
     write_text(out / "reproduce.md", header + table)
     write_json(out / "reproduce.json", rows)
     log(header + table)
