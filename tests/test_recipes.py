@@ -67,7 +67,8 @@ def test_reproduce_quick_runs_recipes_end_to_end(tmp_path, capsys):
 
 
 def test_reproduce_keeps_rows_of_recipes_not_rerun(tmp_path):
-    main(["reproduce", "logreg", "--quick", "--runs-dir", str(tmp_path)])
+    main(["reproduce", "logreg", "--quick", "--device", "cpu", "--runs-dir", str(tmp_path)])
+    assert 'device = "cpu"' in (tmp_path / "logreg-s0-1" / "settings.toml").read_text()
     main(["reproduce", "tf-dense", "logreg", "--quick", "--runs-dir", str(tmp_path)])
     rows = json.loads((tmp_path / "reproduce.json").read_text())
     assert [r["recipe"] for r in rows] == ["logreg", "tf-dense"]

@@ -253,7 +253,7 @@ def cmd_reproduce(args) -> None:
     from mnistlab.reproduce import reproduce
 
     reproduce(args.names or None, args.seeds, args.quick, args.runs_dir, args.out, args.data_dir,
-              log=lambda m: print(m, flush=True))
+              log=lambda m: print(m, flush=True), device=args.device)
 
 
 # ---------------------------------------------------------------- parser
@@ -420,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="RECIPE", help="recipes to run (default: all but the records)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="1 epoch on 3,000 images: a smoke test, not a result")
+    p.add_argument("--device", default="auto", help="auto (default: a GPU if there is one), cpu, cuda, cuda:N")
     p.add_argument("--runs-dir", default="runs/reproduce")
     p.add_argument("--out", help="folder for reproduce.md and reproduce.json (default: --runs-dir)")
     p.set_defaults(func=cmd_reproduce)

@@ -30,14 +30,18 @@ def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
     return figures
 
 
-def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None
-                     ) -> dict[str, Any]:
+def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None,
+                     device: str = "auto") -> dict[str, Any]:
     from mnistlab.runs import device_description, machine_summary
     from mnistlab.training import build_config, train
 
-    settings = merge(recipe.settings_for("auto"), QUICK) if quick else recipe.settings_for("auto")
+    settings = recipe.settings_for(device)
+    if quick:
+        settings = merge(settings, QUICK)
     if data_dir:
         settings["data_dir"] = data_dir
+    if device != "auto":
+        settings["device"] = device
     per_seed: list[dict[str, float]] = []
     started = time.perf_counter()
     device = epochs = None
@@ -122,9 +126,10 @@ def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, An
 
 def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = False,
               runs_dir: str | os.PathLike = "runs/reproduce", out: str | os.PathLike | None = None,
-              data_dir: str | None = None, log=print) -> list[dict[str, Any]]:
-    """Run the recipes (by default all but the records, which bench/time_to_accuracy.py measures) and write
-    reproduce.md / reproduce.json.
+              data_dir: str | None = None, log=print, device: str = "auto") -> list[dict[str, Any]]:
+    """Run the recipes (by default all but the records, which bench/time_to_accuracy.py measures) on
+    `device` (auto: a GPU if there is one, with the recipes' [cuda] settings) and write reproduce.md /
+    reproduce.json.
 
     Rows already in `out`/reproduce.json for other recipes are kept; rows for the recipes run now are replaced.
     """
@@ -133,7 +138,7 @@ def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = 
     rows = []
     for recipe in recipes:
         log(f"reproducing {recipe.name}{' (quick)' if quick else ''} over {seeds} seed(s)...")
-        rows.append(reproduce_recipe(recipe, seeds, runs_dir, quick, data_dir))
+        rows.append(reproduce_recipe(recipe, seeds, runs_dir, quick, data_dir, device))
     out = Path(out) if out else runs_dir
     rows = _merge_rows(out / "reproduce.json", rows)
     table = format_table(rows)
