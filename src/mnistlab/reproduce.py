@@ -44,7 +44,7 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
         settings["device"] = device
     per_seed: list[dict[str, float]] = []
     started = time.perf_counter()
-    device = epochs = None
+    ran_on = epochs = None
     for seed in range(seeds):
         if recipe.ensemble > 1:
             members = [train(build_config(overrides={**settings, "seed": 100 * seed + m}), runs_dir,
@@ -55,9 +55,9 @@ def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, da
             run = train(build_config(overrides={**settings, "seed": seed}), runs_dir, f"{recipe.name}-s{seed}",
                         progress="quiet")
             per_seed.append(_figures(run))
-        device, epochs = device_description(run.metrics()["device"]), run.metrics()["epochs"]
+        ran_on, epochs = device_description(run.metrics()["device"]), run.metrics()["epochs"]
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
-           "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": device,
+           "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": ran_on,
            "machine": machine_summary(threads=False), "quick": quick, "mnistlab": {}}
     for key in METRICS:
         values = [f[key] for f in per_seed if f.get(key) is not None]
