@@ -18,10 +18,10 @@ import time
 
 import torch
 
+from mnistlab.devices import resolve_device
 from mnistlab.errors import MnistlabError
 from mnistlab.recipes import load_recipe
 from mnistlab.training import Trainer, build_config, prepare_training
-from mnistlab.training.trainer import resolve_device
 
 
 def epoch_seconds(settings: dict, epochs: int) -> tuple[float, list[float], int]:

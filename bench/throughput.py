@@ -212,7 +212,7 @@ def main() -> None:
         print(f"{model}: " + ", ".join(f"{k} {result[k]:,.0f}/s" for k in ("mnistlab", "conventional", "pure")),
               file=sys.stderr)
     from mnistlab._io import write_json, write_text
-    from mnistlab.runs import machine_summary
+    from mnistlab.devices import machine_summary
 
     on_gpu = args.device.startswith("cuda")
     header = (f"Training samples/s on {machine_summary()}{' (on the GPU)' if on_gpu else ''}\n\n"

@@ -24,39 +24,32 @@ import tempfile
 from pathlib import Path
 
 from mnistlab._io import write_json, write_text
+from mnistlab.devices import device_description, machine_summary, resolve_device
 from mnistlab.errors import MnistlabError
-from mnistlab.recipes import Recipe, load_recipe
-from mnistlab.runs import device_description, machine_summary
-from mnistlab.training import build_config, train
+from mnistlab.recipes import Recipe, load_recipe, train_recipe
 from mnistlab.training.callbacks import Callback
-from mnistlab.training.trainer import resolve_device
 
 
 class AccuracyCurve(Callback):
     """After every epoch: cumulative training seconds and test (or validation) accuracy, measured outside
     the timed training."""
 
-    def __init__(self, tta: bool, split: str):
-        self.tta, self.split, self.train_seconds, self.points = tta, split, 0.0, []
+    def __init__(self, split: str):
+        self.split, self.train_seconds, self.points = split, 0.0, []
 
     def on_epoch_end(self, trainer, epoch, logs):
         self.train_seconds += logs["seconds"]
         data = trainer.data
         images, labels = (data.val_x, data.val_y) if self.split == "val" else (data.test_x, data.test_y)
-        _, accuracy = trainer.evaluate(images, labels, tta=self.tta, fp32=True)
+        _, accuracy = trainer.evaluate(images, labels, tta=trainer.config.tta, fp32=True)
         self.points.append({"epoch": epoch, "train_seconds": self.train_seconds, "test_accuracy": accuracy})
 
 
 def measure(recipe: Recipe, seed: int, runs_dir: str, device: str | None, split: str = "test",
             overrides: dict | None = None) -> dict:
-    settings = {**recipe.settings_for(device or "auto"), **(overrides or {}), "seed": seed, "tensorboard": False}
-    if device:
-        settings["device"] = device
-    if split == "val":
-        settings["validation"] = "split"
-    config = build_config(overrides=settings)
-    curve = AccuracyCurve(config.tta, split)
-    run = train(config, runs_dir, f"{recipe.name}-s{seed}", progress="quiet", callbacks=[curve])
+    settings = {**(overrides or {}), "tensorboard": False, **({"validation": "split"} if split == "val" else {})}
+    curve = AccuracyCurve(split)
+    run = train_recipe(recipe, seed, device or "auto", settings, runs_dir, callbacks=[curve])
     target = recipe.target["test_accuracy"]
     reached = next((p["train_seconds"] for p in curve.points if p["test_accuracy"] >= target), None)
     return {"seed": seed, "seconds_to_target": reached, "train_seconds": curve.train_seconds,

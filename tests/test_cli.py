@@ -69,8 +69,8 @@ def test_train_flags_are_settings_and_reach_the_config():
     from dataclasses import fields
 
     from mnistlab.cli import TRAIN_FLAGS, _train_overrides, build_parser
+    from mnistlab.settings import TrainConfig
     from mnistlab.training import build_config
-    from mnistlab.training.settings import TrainConfig
 
     assert set(TRAIN_FLAGS) <= {f.name for f in fields(TrainConfig)}
     args = build_parser().parse_args(["train", "--last-batch", "scaled", "--optimizer", "adam", "--set", "epochs=2"])
@@ -91,3 +91,18 @@ def test_print_settings_shows_what_would_run_and_reads_back(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # nothing trained, no run folder
     (tmp_path / "settings.toml").write_text(printed)
     assert build_config(tmp_path / "settings.toml") == load_recipe("fast").config(overrides={"epochs": 2})
+
+
+def test_every_setting_is_a_flag_with_its_help():
+    from dataclasses import fields
+
+    from mnistlab.cli import _train_overrides, build_parser
+    from mnistlab.settings import CLI_GROUPS, TrainConfig
+
+    for f in fields(TrainConfig):
+        assert f.metadata["help"] and f.metadata["group"] in CLI_GROUPS, f.name
+    args = build_parser().parse_args(["train", "--min-delta", "0.01", "--no-restore-best", "-o", "hidden=[64]",
+                                      "-o", "dropout=0.1", "--augment", "rotate=5,zoom=0.1", "--data-dir", "d"])
+    assert _train_overrides(args) == {"min_delta": 0.01, "restore_best": False, "data_dir": "d",
+                                      "model_options": {"hidden": [64], "dropout": 0.1},
+                                      "augment": {"rotate": 5, "zoom": 0.1}}

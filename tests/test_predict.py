@@ -6,8 +6,8 @@ from PIL import Image
 
 from mnistlab.cli import main
 from mnistlab.data.idx import encode_idx
+from mnistlab.data.inputs import preprocess_digit
 from mnistlab.errors import DataError
-from mnistlab.predict import preprocess_digit
 
 
 def redraw(digit: np.ndarray, size=(90, 70), box=(50, 40), offset=(8, 15), rgb=True) -> Image.Image:

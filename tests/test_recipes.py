@@ -1,4 +1,5 @@
 import json
+import sys
 
 import pytest
 
@@ -85,7 +86,10 @@ def test_reproduce_header_names_the_machine_of_each_row():
 
 
 def test_recipes_show_prints_the_settings_that_train_uses(capsys):
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the tomli backport that mnistlab itself uses there
+        import tomli as tomllib
 
     for name in ("fast", "allconv-ensemble"):
         assert main(["recipes", "show", name]) == 0
@@ -114,3 +118,13 @@ def test_a_recipe_cuda_table_applies_on_a_gpu_only(tmp_path):
     own.write_text('[recipe]\ntitle = "t"\n[settings]\nepochs = 2\n[cuda]\nbatch_size = -1\n')
     with pytest.raises(ConfigError, match="batch_size must be at least 1"):
         load_recipe(own)  # the cuda table is checked as well, on any machine
+
+
+def test_a_recipe_config_reads_its_settings_once_for_the_device_chosen(tmp_path):
+    recipe = load_recipe("fast")
+    assert recipe.cuda  # a [cuda] table that only a GPU run takes
+    on_cpu = recipe.config(overrides={"device": "cpu", "epochs": 2})
+    assert on_cpu.device == "cpu" and on_cpu.epochs == 2 and on_cpu.cuda_graph is False
+    (tmp_path / "gpu.toml").write_text('device = "cuda"\n')
+    on_gpu = recipe.config(tmp_path / "gpu.toml")  # a device chosen by the config file counts too
+    assert on_gpu.cuda_graph == recipe.cuda.get("cuda_graph", False) and on_gpu.device == "cuda"

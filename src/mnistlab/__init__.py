@@ -1,12 +1,23 @@
 """mnistlab: train, compare and ship neural-network classifiers for MNIST-family image datasets.
 
-The pipeline reads like the package: `data` -> `models` -> `training` -> `runs` -> `evaluation`, `plots`,
-`export` -> `cli`. Submodules are imported on first use so the command line starts fast.
+The package reads like the data flow, and each layer imports only those before it:
+
+    ground     _io, errors, choices, config, settings, devices, plots   (no torch in the first five)
+    data/      IDX files, the dataset registry and downloads, the user's own files, splits, augmentation
+    models/    the registry and the zoo, normalization inside the model, inference, checkpoints
+    runs       run and ensemble folders (every name on disk), and metrics
+    training/  the device-resident loader, the trainer, callbacks, whole runs
+    predict, evaluation, ensemble, export, report, serve/, recipes/, reproduce   (looking inside, shipping)
+    cli        the command: parses and calls the above
+
+Submodules are imported on first use so the command line starts fast.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from mnistlab._version import __version__
+
+__all__ = ["__version__", "load"]
 
 
 def load(path, device: str = "cpu"):

@@ -6,11 +6,16 @@ Heavy modules (torch, matplotlib) are imported inside the command handlers so `-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 
 from mnistlab import choices
+from mnistlab._version import __version__
 from mnistlab.errors import MnistlabError
+from mnistlab.runs import REPORT
+from mnistlab.settings import CLI_GROUPS, TrainConfig
 
 
 def _print_json(obj) -> None:
@@ -81,21 +86,48 @@ def cmd_models(args) -> None:
 
 
 # ---------------------------------------------------------------- training
-# Flags named like the settings they set; flags left out (None) do not override the config file or recipe.
-TRAIN_FLAGS = ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov",
-               "weight_decay", "l2", "schedule", "warmup", "label_smoothing", "grad_clip", "ema", "validation",
-               "val_split", "early_stopping", "tensorboard", "tta", "seed", "device", "precision", "channels_last",
-               "compile", "compile_mode", "cuda_graph", "subset", "last_batch")
+# One flag per setting, generated from the fields of TrainConfig (help, choices and group live there); flags
+# left out (None) do not override the config file or recipe.
+TRAIN_FLAGS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _is_table(hint) -> bool:
+    """Settings given as KEY=VALUE lists on the command line: a model's options, the augmentation."""
+    return dataclasses.is_dataclass(hint) or typing.get_origin(hint) is dict
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+    """Add a flag for every TrainConfig field to `parser`, in the field's group; returns the groups."""
+    groups = {name: parser.add_argument_group(name) for name in CLI_GROUPS}
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        meta, hint = f.metadata, hints[f.name]
+        flags = meta["flags"] or (f"--{f.name.replace('_', '-')}",)
+        kwargs: dict = {"dest": f.name, "default": None, "help": meta["help"]}
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = meta["metavar"]
+            if hint in (int, float):
+                kwargs["type"] = hint
+            if meta["choices"]:
+                kwargs["choices"] = meta["choices"]
+            if _is_table(hint) and len(flags) > 1:  # -o a=1 -o b=2: repeatable
+                kwargs["action"] = "append"
+        groups[meta["group"]].add_argument(*flags, **kwargs)
+    return groups
 
 
 def _train_overrides(args) -> dict:
     from mnistlab.config import parse_key_values
 
-    overrides = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
-    if args.option:
-        overrides["model_options"] = parse_key_values(args.option, "--option")
-    if args.augment:
-        overrides["augment"] = parse_key_values(args.augment, "--augment")
+    overrides = {}
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name)
+        if value is not None:
+            flag = f.metadata["flags"][0] if f.metadata["flags"] else f"--{f.name.replace('_', '-')}"
+            overrides[f.name] = parse_key_values(value, flag) if _is_table(hints[f.name]) else value
     overrides.update(parse_key_values(args.set, "--set"))
     return overrides
 
@@ -266,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mnistlab",
         description="Train, compare and ship classifiers for MNIST-family datasets (mnist, fashion-mnist, "
                     "kmnist, or a folder of IDX files).")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data_dir = argparse.ArgumentParser(add_help=False)
     data_dir.add_argument("--data-dir", help="where datasets live (default: $MNISTLAB_DATA, else ~/.cache/mnistlab)")
@@ -298,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable list")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("train", parents=[data_dir], help="train a model; everything goes into a run folder",
+    p = sub.add_parser("train", help="train a model; everything goes into a run folder",
                        description="Train a zoo model. Settings: defaults <- --recipe <- --config TOML <- flags.")
     p.add_argument("--config", help="TOML settings file (a run's settings.toml repeats that run)")
     p.add_argument("--recipe", help="a named recipe (`mnistlab recipes`) or a recipe TOML file")
@@ -307,52 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run name (default: DATASET-MODEL); the folder is NAME-<n>")
     p.add_argument("--print-settings", action="store_true",
                    help="print every setting this would train with (as settings.toml) and stop")
-    g = p.add_argument_group("what")
-    g.add_argument("--dataset", help="dataset name or folder of IDX files (default mnist)")
-    g.add_argument("--model", help="zoo model name (`mnistlab models`)")
-    g.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="model option")
-    g.add_argument("--subset", type=int, help="train on the first N training images only")
-    g = p.add_argument_group("optimization")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--optimizer", choices=choices.OPTIMIZERS)
-    g.add_argument("--lr", type=float, help="(peak) learning rate")
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--weight-decay", type=float, help="optimizer weight decay on kernels")
-    g.add_argument("--l2", type=float, help="Keras-style L2 penalty on kernels, added to the loss")
-    g.add_argument("--schedule", choices=choices.SCHEDULES)
-    g.add_argument("--last-batch", choices=choices.LAST_BATCHES,
-                   help="the epoch's last, smaller batch: mean (default), scaled (a step its size, as Gluon), drop")
-    g.add_argument("--warmup", type=float, help="epochs of linear warm-up")
-    g.add_argument("--label-smoothing", type=float)
-    g.add_argument("--grad-clip", type=float, help="clip the gradient norm (0: off)")
-    g.add_argument("--ema", type=float, metavar="DECAY",
-                   help="validate, save and test a moving average of the weights with this decay, e.g. 0.999 (0: off)")
-    g.add_argument("--augment", metavar="SPEC", help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5")
-    g = p.add_argument_group("validation and callbacks")
-    g.add_argument("--validation", choices=choices.VALIDATIONS,
-                   help="random held-out split (default), last (the last --val-split, like Keras), test, none")
-    g.add_argument("--val-split", type=float, help="fraction of train held out (default 0.1)")
-    g.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without "
-                   "improvement of val_loss (0: off)")
-    g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="test with test-time augmentation (1-pixel shifts, mirrored too when training flips)")
-    g = p.add_argument_group("engine")
-    g.add_argument("--seed", type=int)
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
-    g.add_argument("--precision", choices=choices.PRECISIONS)
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile")
-    g.add_argument("--compile-mode", choices=choices.COMPILE_MODES,
-                   help="with --compile: reduce-overhead replays each step as CUDA graphs (GPU)")
-    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
-                   help="replay each whole training step as one CUDA graph (GPU; far faster for small nets)")
+    g = _add_setting_flags(p)["engine"]
     g.add_argument("--progress", choices=choices.PROGRESS_MODES, default="auto")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other setting of settings.toml, e.g. --set min_delta=0.001")
+                   help="a setting as settings.toml spells it, e.g. --set min_delta=0.001 (repeatable)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("runs", help="list the runs of a folder")
@@ -399,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", parents=[runs_dir], help="a self-contained HTML report of a run or ensemble")
     p.add_argument("run")
-    p.add_argument("--out", help="HTML file (default: RUN/report.html)")
+    p.add_argument("--out", help=f"HTML file (default: RUN/{REPORT})")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", parents=[runs_dir], help="answer predictions over HTTP (a JSON API; needs [serve])")
@@ -425,15 +416,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for reproduce.md and reproduce.json (default: --runs-dir)")
     p.set_defaults(func=cmd_reproduce)
     return parser
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mnistlab")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

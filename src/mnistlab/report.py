@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from mnistlab._io import write_text
-from mnistlab.runs import ENSEMBLE_FILE, RunFolder
+from mnistlab.runs import REPORT, EnsembleFolder, RunFolder, figure_path
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
@@ -30,12 +30,12 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) 
     from mnistlab.evaluation import evaluate_saved
 
     path = Path(path)
-    is_ensemble = (path / ENSEMBLE_FILE).is_file()
+    is_ensemble = EnsembleFolder(path).exists()
     run = None if is_ensemble else RunFolder.open(path)
     _, dataset, result = evaluate_saved(path)
     headline = [("test accuracy", f"{result['accuracy']:.4f}"), ("test loss", f"{result['loss']:.4f}")]
     if is_ensemble:
-        title, sections = path.name, _ensemble_sections(path, result)
+        title, sections = path.name, _ensemble_sections(EnsembleFolder(path), result)
         headline.append(("members", str(len(result["members"]))))
         summary = f"an ensemble on {html.escape(dataset)}: the average of its members' class probabilities"
     else:
@@ -64,7 +64,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) 
 {sections[1]}
 </body></html>
 """
-    out = Path(out) if out else path / "report.html"
+    out = Path(out) if out else path / REPORT
     write_text(out, body)
     return out
 
@@ -73,25 +73,25 @@ def _run_sections(run: RunFolder) -> tuple[str, str]:
     """(before the test figures: command and curves; after them: final metrics and settings)."""
     from mnistlab import plots
 
-    curves = plots.training_curves({run.name: run.history()}, run.path / "curves.png")
-    return (f"<h2>Command</h2><pre>{html.escape((run.path / RunFolder.COMMAND).read_text().strip())}</pre>\n"
+    curves = plots.training_curves({run.name: run.history()}, figure_path(run.path, "curves"))
+    return (f"<h2>Command</h2><pre>{html.escape(run.command())}</pre>\n"
             f"<h2>Training curves</h2>{_img(curves)}",
             f"<h2>Final metrics</h2><pre>{html.escape(json.dumps(run.metrics(), indent=2))}</pre>\n"
-            f"<h2>Settings</h2><pre>{html.escape((run.path / RunFolder.SETTINGS).read_text())}</pre>")
+            f"<h2>Settings</h2><pre>{html.escape(run.settings_text())}</pre>")
 
 
-def _ensemble_sections(path: Path, result: dict) -> tuple[str, str]:
+def _ensemble_sections(ensemble: EnsembleFolder, result: dict) -> tuple[str, str]:
     """(the members: where each came from and its own test accuracy, and the curves of those runs that
     are still there; the ensemble's description)."""
     from mnistlab import plots
 
-    spec = json.loads((path / ENSEMBLE_FILE).read_text())
+    spec = ensemble.spec()
     rows = "".join(f"<tr><td>{i}</td><td>{html.escape(source)}</td><td>{html.escape(model)}</td><td>{acc:.4f}</td></tr>"
                    for i, (source, model, acc) in enumerate(zip(spec["sources"], spec["models"], result["members"])))
-    runs = [RunFolder(s) for s in spec["sources"] if (Path(s) / RunFolder.SETTINGS).is_file()]
+    runs = [RunFolder(s) for s in spec["sources"] if RunFolder(s).exists()]
     curves = ""
     if runs:
-        figure = plots.training_curves({r.name: r.history() for r in runs}, path / "curves.png")
+        figure = plots.training_curves({r.name: r.history() for r in runs}, figure_path(ensemble.path, "curves"))
         curves = f"<h2>Training curves of the members</h2>{_img(figure)}"
     members = (f"<h2>Members</h2><table><tr><th>#</th><th>trained in</th><th>model</th><th>test accuracy</th></tr>"
                f"{rows}</table>\n{curves}")

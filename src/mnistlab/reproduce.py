@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mnistlab._io import write_json, write_text
-from mnistlab.config import merge
-from mnistlab.recipes import Recipe, list_recipes, load_recipe
+from mnistlab.recipes import Recipe, list_recipes, load_recipe, train_recipe
 
 # --quick: enough to prove every recipe runs end to end, not to reproduce its figure.
 QUICK = {"epochs": 1, "subset": 3000, "early_stopping": 0, "tensorboard": False}
@@ -32,28 +31,20 @@ def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
 
 def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None,
                      device: str = "auto") -> dict[str, Any]:
-    from mnistlab.runs import device_description, machine_summary
-    from mnistlab.training import build_config, train
+    from mnistlab.devices import device_description, machine_summary
 
-    settings = recipe.settings_for(device)
-    if quick:
-        settings = merge(settings, QUICK)
-    if data_dir:
-        settings["data_dir"] = data_dir
-    if device != "auto":
-        settings["device"] = device
+    overrides = {**(QUICK if quick else {}), **({"data_dir": data_dir} if data_dir else {})}
     per_seed: list[dict[str, float]] = []
     started = time.perf_counter()
     ran_on = epochs = None
     for seed in range(seeds):
         if recipe.ensemble > 1:
-            members = [train(build_config(overrides={**settings, "seed": 100 * seed + m}), runs_dir,
-                             f"{recipe.name}-s{seed}-m{m}", progress="quiet") for m in range(recipe.ensemble)]
+            members = [train_recipe(recipe, 100 * seed + m, device, overrides, runs_dir, f"{recipe.name}-s{seed}-m{m}")
+                       for m in range(recipe.ensemble)]
             per_seed.append(_ensemble_figures(members, runs_dir / f"{recipe.name}-s{seed}-ensemble"))
             run = members[-1]
         else:
-            run = train(build_config(overrides={**settings, "seed": seed}), runs_dir, f"{recipe.name}-s{seed}",
-                        progress="quiet")
+            run = train_recipe(recipe, seed, device, overrides, runs_dir)
             per_seed.append(_figures(run))
         ran_on, epochs = device_description(run.metrics()["device"]), run.metrics()["epochs"]
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,

@@ -1,4 +1,4 @@
-"""Run folders: one folder per training run holding everything about it.
+"""Run and ensemble folders: the one home of every name on disk that a run or an ensemble has.
 
     runs/<name>-<n>/
         settings.toml      fully resolved settings (`mnistlab train --config` repeats the run)
@@ -7,18 +7,25 @@
         run.json           state (running, finished, interrupted, failed), times, error
         history.csv        one row per epoch
         metrics.json       final metrics (test loss and accuracy of the best checkpoint, ...)
-        checkpoints/       best.* and last.* (safetensors + JSON), last-state.pt (for --resume)
+        checkpoints/       best.* and last.* (safetensors + JSON, see models/io.py), last-state.pt (for --resume)
         events.out.tfevents.*  TensorBoard
-        *.png              figures
+        curves.png, confusion.png, mistakes.png, report.html
+
+    runs/ensemble-<n>/
+        ensemble.json      its members, the runs they came from, dataset and class names
+        members/<i>.*      each member's best checkpoint, copied
+        metrics.json, confusion.png, mistakes.png, curves.png, report.html
+
+Everything else reads and writes these files through `RunFolder` and `EnsembleFolder`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-import platform
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,12 +34,44 @@ from mnistlab._io import write_json, write_text
 from mnistlab.errors import MnistlabError
 
 STATES = ("running", "finished", "interrupted", "failed")
-ENSEMBLE_FILE = "ensemble.json"  # what makes a folder an ensemble (see ensemble.py)
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_s")
+METRICS = "metrics.json"  # a run's and an ensemble's final metrics
+REPORT = "report.html"
+
+
+def figure_path(folder: str | os.PathLike, figure: str) -> Path:
+    """Where a run's or ensemble's figure goes: "curves", "confusion" or "mistakes" -> <folder>/<figure>.png."""
+    if figure not in ("curves", "confusion", "mistakes"):
+        raise ValueError(f"unknown figure {figure!r}")
+    return Path(folder) / f"{figure}.png"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _numbered_folder(parent: str | os.PathLike, name: str) -> Path:
+    """Make `<parent>/<name>-<n>` with the first free n (safe against concurrent runs)."""
+    if not re.fullmatch(r"[\w.+=-]+", name):
+        raise MnistlabError(f"run name {name!r} may only hold letters, digits and . _ - + =")
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    n = 1 + max((int(m.group(1)) for p in parent.glob(f"{name}-*")
+                 if (m := re.fullmatch(re.escape(name) + r"-(\d+)", p.name))), default=0)
+    while True:
+        try:
+            (parent / f"{name}-{n}").mkdir()
+            return parent / f"{name}-{n}"
+        except FileExistsError:
+            n += 1
 
 
 class RunFolder:
     SETTINGS, COMMAND, ENVIRONMENT, STATUS = "settings.toml", "command.txt", "environment.json", "run.json"
-    HISTORY, METRICS, CHECKPOINTS = "history.csv", "metrics.json", "checkpoints"
+    HISTORY, METRICS, CHECKPOINTS, LAST_STATE = "history.csv", METRICS, "checkpoints", "last-state.pt"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -43,25 +82,18 @@ class RunFolder:
     @classmethod
     def create(cls, runs_dir: str | os.PathLike, name: str) -> "RunFolder":
         """Make `<runs_dir>/<name>-<n>` with the first free n (safe against concurrent runs)."""
-        if not re.fullmatch(r"[\w.+=-]+", name):
-            raise MnistlabError(f"run name {name!r} may only hold letters, digits and . _ - + =")
-        runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        n = 1 + max((int(m.group(1)) for p in runs_dir.glob(f"{name}-*")
-                     if (m := re.fullmatch(re.escape(name) + r"-(\d+)", p.name))), default=0)
-        while True:
-            try:
-                (runs_dir / f"{name}-{n}").mkdir()
-                return cls(runs_dir / f"{name}-{n}")
-            except FileExistsError:
-                n += 1
+        return cls(_numbered_folder(runs_dir, name))
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "RunFolder":
         run = cls(path)
-        if not (run.path / cls.SETTINGS).is_file():
+        if not run.exists():
             raise MnistlabError(f"{run.path} is not a run folder (no {cls.SETTINGS}); `mnistlab runs` lists runs")
         return run
+
+    def exists(self) -> bool:
+        """Whether the folder is a run's (it has its settings)."""
+        return (self.path / self.SETTINGS).is_file()
 
     @property
     def name(self) -> str:
@@ -71,14 +103,26 @@ class RunFolder:
     def checkpoints(self) -> Path:
         return self.path / self.CHECKPOINTS
 
+    def checkpoint_path(self, which: str = "best") -> Path:
+        """The weights file of the "best" or "last" checkpoint, whether or not it exists yet."""
+        return self.checkpoints / f"{which}.safetensors"
+
     def checkpoint(self, which: str = "best") -> Path:
-        path = self.checkpoints / f"{which}.safetensors"
+        """The weights file of an existing checkpoint; an error that says the run's state if there is none."""
+        path = self.checkpoint_path(which)
         if not path.is_file():
             raise MnistlabError(f"{self.path} has no {which} checkpoint yet (its state: {self.state()})")
         return path
 
+    @property
+    def last_state(self) -> Path:
+        """What `--resume` continues from: optimizer, callbacks and epoch (torch.save, tensors only)."""
+        return self.checkpoints / self.LAST_STATE
+
     # -- writing --------------------------------------------------------------------------------------
     def write_start(self, settings_toml: str, command: str, device: str) -> None:
+        from mnistlab.devices import environment
+
         write_text(self.path / self.SETTINGS, settings_toml)
         write_text(self.path / self.COMMAND, command + "\n")
         write_json(self.path / self.ENVIRONMENT, environment(device))
@@ -92,90 +136,123 @@ class RunFolder:
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         write_json(self.path / self.METRICS, metrics)
 
-    # -- reading --------------------------------------------------------------------------------------
-    def _json(self, name: str) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / name).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+    def write_history(self, rows: list[dict[str, float]]) -> None:
+        write_text(self.path / self.HISTORY, history_to_csv(rows))
 
+    # -- reading --------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return self._json(self.STATUS)
+        return _read_json(self.path / self.STATUS)
 
     def state(self) -> str:
         return self.status().get("state", "unknown")
 
     def metrics(self) -> dict[str, Any]:
-        return self._json(self.METRICS)
+        return _read_json(self.path / self.METRICS)
 
     def settings(self) -> dict[str, Any]:
         from mnistlab.config import read_toml
 
         return read_toml(self.path / self.SETTINGS)
 
-    def history(self) -> list[dict[str, float]]:
-        from mnistlab.training.callbacks.history import read_history_csv
+    def settings_text(self) -> str:
+        return (self.path / self.SETTINGS).read_text()
 
+    def command(self) -> str:
+        return (self.path / self.COMMAND).read_text().strip()
+
+    def history(self) -> list[dict[str, float]]:
         path = self.path / self.HISTORY
         return read_history_csv(path) if path.is_file() else []
 
 
-def environment(device: str) -> dict[str, Any]:
-    import numpy
-    import torch
+class EnsembleFolder:
+    """A self-contained ensemble: its members' checkpoints copied into `members/`, described by `ensemble.json`
+    (members, sources, dataset, class_names, models)."""
 
-    import mnistlab
+    SPEC, MEMBERS, METRICS = "ensemble.json", "members", METRICS
 
-    env = {"mnistlab": mnistlab.__version__, "python": platform.python_version(), "torch": torch.__version__,
-           "numpy": numpy.__version__, "platform": platform.platform(), "processor": platform.processor(),
-           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
-    if device.startswith("cuda"):
-        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    env["git_commit"] = _git_commit()
-    return env
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"EnsembleFolder('{self.path}')"
+
+    @classmethod
+    def create(cls, runs_dir: str | os.PathLike) -> "EnsembleFolder":
+        """A new `<runs_dir>/ensemble-<n>`, numbered like runs so that none is overwritten."""
+        return cls(_numbered_folder(runs_dir, "ensemble"))
+
+    def exists(self) -> bool:
+        return (self.path / self.SPEC).is_file()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def member_path(self, index: int) -> Path:
+        """Where member `index`'s checkpoint weights go (the model description beside it)."""
+        return self.path / self.MEMBERS / f"{index}.safetensors"
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        write_json(self.path / self.SPEC, spec)
+
+    def spec(self) -> dict[str, Any]:
+        path = self.path / self.SPEC
+        try:
+            spec = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise MnistlabError(f"{self.path} is not an ensemble folder (no {self.SPEC})") from None
+        except json.JSONDecodeError as e:
+            raise MnistlabError(f"{path}: not valid JSON ({e}); make the ensemble again") from None
+        if not isinstance(spec, dict) or not isinstance(spec.get("members"), list):
+            raise MnistlabError(f"{path}: not an mnistlab ensemble description (no list of members)")
+        return spec
+
+    def members(self) -> list[Path]:
+        """The members' checkpoint weights, in order."""
+        return [self.path / member for member in self.spec()["members"]]
+
+    def metrics(self) -> dict[str, Any]:
+        return _read_json(self.path / self.METRICS)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json(self.path / self.METRICS, metrics)
 
 
-def thread_count() -> str:
-    """How many CPU threads torch computes with, e.g. "2 threads": CPU figures depend on it."""
-    import torch
-
-    n = torch.get_num_threads()
-    return f"{n} thread{'s' if n > 1 else ''}"
+def best_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint a path stands for: a run folder's best one, or the path itself (a checkpoint file)."""
+    path = Path(path)
+    return RunFolder(path).checkpoint_path("best") if path.is_dir() else path
 
 
-def device_description(device: str) -> str:
-    """What a measurement ran on, for a row of a result table: "cpu, 2 threads" (CPU figures depend on how
-    many threads computed them) or the GPU's name."""
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"cpu, {thread_count()}" if device == "cpu" else device
-
-
-def machine_summary(threads: bool = True) -> str:
-    """One line naming what a measurement ran on, for the headers of result tables (`threads=False` where
-    each row says its own)."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:  # Linux names the CPU model here; platform.processor() often says only the architecture
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    if threads:
-        cpu += f" ({thread_count()})"
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{cpu}{gpu}, torch {torch.__version__}"
+def run_folder_of(checkpoint: str | os.PathLike) -> Path:
+    """The folder that a run's or ensemble's checkpoint lies in, or a folder itself; an exported file's folder
+    otherwise."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path
+    if path.parent.name in (RunFolder.CHECKPOINTS, EnsembleFolder.MEMBERS):
+        return path.parent.parent
+    return path.parent
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+def history_to_csv(rows: list[dict[str, float]]) -> str:
+    """The history as CSV: the standard columns first, any others (a callback's own) after them."""
+    extra = sorted({k for r in rows for k in r} - set(HISTORY_COLUMNS))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*HISTORY_COLUMNS, *extra], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in writer.fieldnames})
+    return out.getvalue()
+
+
+def read_history_csv(path: str | os.PathLike) -> list[dict[str, float]]:
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+    return rows
 
 
 def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -185,12 +262,12 @@ def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
         raise MnistlabError(f"{runs_dir}: no such runs folder; train first, or pass --runs-dir")
     rows = []
     for path in sorted(runs_dir.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
-        if (path / ENSEMBLE_FILE).is_file():
-            rows.append(_ensemble_row(path))
-            continue
-        if not (path / RunFolder.SETTINGS).is_file():
+        if EnsembleFolder(path).exists():
+            rows.append(_ensemble_row(EnsembleFolder(path)))
             continue
         run = RunFolder(path)
+        if not run.exists():
+            continue
         settings, metrics, status = run.settings(), run.metrics(), run.status()
         history = run.history()
         vals = [r["val_accuracy"] for r in history if r.get("val_accuracy") is not None]
@@ -204,16 +281,14 @@ def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
-def _ensemble_row(path: Path) -> dict[str, Any]:
+def _ensemble_row(ensemble: EnsembleFolder) -> dict[str, Any]:
     """An ensemble folder as a row of `list_runs`: its members' models, its test accuracy once evaluated."""
-    spec = json.loads((path / ENSEMBLE_FILE).read_text())
-    metrics_file = path / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    spec = ensemble.spec()
     models = sorted(set(spec.get("models", [])))
-    return {"name": path.name, "dataset": spec.get("dataset"), "model": f"{len(spec['members'])} x {'/'.join(models)}",
-            "parameters": None, "epochs": None, "best_val_accuracy": None,
-            "test_accuracy": metrics.get("test_accuracy"), "wall_seconds": None, "state": "ensemble",
-            "path": str(path)}
+    return {"name": ensemble.name, "dataset": spec.get("dataset"),
+            "model": f"{len(spec['members'])} x {'/'.join(models)}", "parameters": None, "epochs": None,
+            "best_val_accuracy": None, "test_accuracy": ensemble.metrics().get("test_accuracy"),
+            "wall_seconds": None, "state": "ensemble", "path": str(ensemble.path)}
 
 
 def find_run_path(run: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> Path:

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from mnistlab.data.augment import AugmentConfig, augment_batch, parse_augment, preview_augmentation
+from mnistlab.data.augment import augment_batch, preview_augmentation
 from mnistlab.errors import ConfigError
+from mnistlab.settings import AugmentConfig, parse_augment
 
 
 def batch(mnist, n=64):

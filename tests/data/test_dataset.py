@@ -10,12 +10,12 @@ from mnistlab.data.idx import encode_idx
 from mnistlab.errors import ConfigError, DataError
 
 
-def test_mnist_is_byte_exact_and_fast(shared_data):
+def test_mnist_is_byte_exact_and_fast(data_root):
     # MD5 of the uncompressed originals, as published with the data.
     expected = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
                 "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}
     for name, md5 in expected.items():
-        raw = gzip.decompress((shared_data / "mnist" / f"{name}.gz").read_bytes())
+        raw = gzip.decompress((data_root / "mnist" / f"{name}.gz").read_bytes())
         assert hashlib.md5(raw).hexdigest() == md5
     data = load_dataset("mnist")
     assert data.train_images.shape == (60000, 28, 28) and data.train_images.dtype == np.uint8
@@ -67,9 +67,9 @@ def test_custom_folder_missing_a_file(tmp_path):
         load_dataset(tmp_path / "broken")
 
 
-def test_mismatched_counts(tmp_path, shared_data):
+def test_mismatched_counts(tmp_path, data_root):
     folder = tmp_path / "mixed"
-    shutil.copytree(shared_data / "mnist", folder)
+    shutil.copytree(data_root / "mnist", folder)
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
     (folder / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros(5, dtype=np.uint8)))
     with pytest.raises(DataError, match="10000 images but 5 labels"):

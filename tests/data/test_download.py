@@ -31,7 +31,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def serve(shared_data):
+def serve(data_root):
     servers = []
 
     def start(directory, truncate=False):
@@ -57,10 +57,10 @@ def _checksums(folder):
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FILES}
 
 
-def test_downloads_from_the_next_mirror_when_one_is_down(serve, shared_data, tmp_path, monkeypatch):
-    good = serve(shared_data / "mnist")
+def test_downloads_from_the_next_mirror_when_one_is_down(serve, data_root, tmp_path, monkeypatch):
+    good = serve(data_root / "mnist")
     spec = DatasetSpec("mnist", "test", DATASETS["mnist"].class_names, (_dead_mirror(), good),
-                       _checksums(shared_data / "mnist"))
+                       _checksums(data_root / "mnist"))
     monkeypatch.setitem(DATASETS, "mnist", spec)
     data = load_dataset("mnist", data_dir=tmp_path)
     assert data.train_images.shape == (60000, 28, 28)
@@ -70,24 +70,24 @@ def test_downloads_from_the_next_mirror_when_one_is_down(serve, shared_data, tmp
     assert load_dataset("mnist", data_dir=tmp_path).test_labels[0] == 7
 
 
-def test_wrong_checksum_leaves_no_file(serve, shared_data, tmp_path):
-    url = serve(shared_data / "mnist")
+def test_wrong_checksum_leaves_no_file(serve, data_root, tmp_path):
+    url = serve(data_root / "mnist")
     with pytest.raises(DataError, match="does not match the published"):
         download_files(["t10k-labels-idx1-ubyte.gz"], [url], tmp_path, {"t10k-labels-idx1-ubyte.gz": "0" * 64},
                        show_progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_broken_connection_leaves_no_file_and_moves_on(serve, shared_data, tmp_path):
-    broken = serve(shared_data / "mnist", truncate=True)
-    good = serve(shared_data / "mnist")
+def test_broken_connection_leaves_no_file_and_moves_on(serve, data_root, tmp_path):
+    broken = serve(data_root / "mnist", truncate=True)
+    good = serve(data_root / "mnist")
     name = "t10k-labels-idx1-ubyte.gz"
-    checksum = _checksums(shared_data / "mnist")[name]
+    checksum = _checksums(data_root / "mnist")[name]
     with pytest.raises(DataError, match="connection closed after 1000"):
         download_files([name], [broken], tmp_path, {name: checksum}, retries=1, show_progress=False)
     assert list(tmp_path.iterdir()) == []
     download_files([name], [broken, good], tmp_path, {name: checksum}, retries=1, show_progress=False)
-    assert (tmp_path / name).read_bytes() == (shared_data / "mnist" / name).read_bytes()
+    assert (tmp_path / name).read_bytes() == (data_root / "mnist" / name).read_bytes()
 
 
 def test_published_checksums_guard_the_real_downloads():

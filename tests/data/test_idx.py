@@ -37,16 +37,16 @@ def test_malformed_bytes_give_one_clear_error(data, message):
     assert "some-file" in str(info.value)
 
 
-def test_truncated_real_file_names_file_and_problem(tmp_path, shared_data):
-    raw = gzip.decompress((shared_data / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
+def test_truncated_real_file_names_file_and_problem(tmp_path, data_root):
+    raw = gzip.decompress((data_root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte: IDX file truncated.*\(10000, 28, 28\)"):
         load_idx_images(path)
 
 
-def test_corrupt_gzip_is_reported(tmp_path, shared_data):
-    packed = (shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+def test_corrupt_gzip_is_reported(tmp_path, data_root):
+    packed = (data_root / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(packed[: len(packed) - 100])
     with pytest.raises(DataError, match="corrupt or truncated gzip"):

@@ -5,17 +5,34 @@ import warnings
 import pytest
 import torch
 
-from mnistlab.training.callbacks import EarlyStopping, History, ModelCheckpoint, Monitor, ReduceLROnPlateau
-from mnistlab.training.callbacks.history import COLUMNS, read_history_csv
+from mnistlab.runs import HISTORY_COLUMNS as COLUMNS
+from mnistlab.runs import RunFolder, read_history_csv
+from mnistlab.settings import TrainConfig
+from mnistlab.training.callbacks import (
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    Monitor,
+    ReduceLROnPlateau,
+    TrainerProtocol,
+)
 
 
 class FakeTrainer:
+    """What callbacks may use of a trainer (TrainerProtocol), over fake values."""
+
+    steps_per_epoch = 10
+
     def __init__(self):
+        self.config, self.data, self.epoch = TrainConfig(), None, 0
         self.stop_training = False
         self.base_lr, self.lr_scale = 0.1, 1.0
         self.messages, self.saved, self.loaded = [], [], []
         self.best_checkpoint = None
         self.model = self.eval_model = self
+
+    def evaluate(self, images, labels, tta=False, fp32=False):
+        return 0.5, 0.9
 
     # the model API EarlyStopping needs
     def state_dict(self):
@@ -28,11 +45,15 @@ class FakeTrainer:
         self.messages.append(message)
 
     def save_model(self, path, **meta):
-        self.saved.append((path.name, meta["epoch"]))
+        self.saved.append((path.stem, meta["epoch"]))
         return path
 
     def save_training_state(self, path):
-        self.saved.append((path.name, None))
+        self.saved.append((path.stem, None))
+
+
+def test_the_fake_trainer_has_what_callbacks_may_use():
+    assert isinstance(FakeTrainer(), TrainerProtocol)
 
 
 def feed(callback, values, key="val_loss", trainer=None):
@@ -90,7 +111,7 @@ def test_reduce_lr_on_plateau_steps_down_to_min_lr():
 
 
 def test_checkpoint_saves_best_and_last(tmp_path):
-    checkpoint = ModelCheckpoint(tmp_path, "val_accuracy")
+    checkpoint = ModelCheckpoint(RunFolder(tmp_path), "val_accuracy")
     trainer, _ = feed(checkpoint, [0.9, 0.95, 0.93], key="val_accuracy")
     best = [epoch for name, epoch in trainer.saved if name == "best"]
     assert best == [1, 2] and checkpoint.best_epoch == 2
@@ -98,7 +119,7 @@ def test_checkpoint_saves_best_and_last(tmp_path):
 
 
 def test_history_writes_the_csv_columns(tmp_path):
-    history = History(tmp_path / "history.csv")
+    history = History(RunFolder(tmp_path))
     logs = {"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": None, "val_accuracy": None, "lr": 0.1,
             "seconds": 2.0, "samples_per_s": 100.0}
     history.on_epoch_end(None, 1, logs)

@@ -15,7 +15,7 @@ FAST = dict(model="fastnet", subset=20000, epochs=2, batch_size=256, lr=0.4, val
             device="cuda")
 
 
-def test_a_cuda_run_reloads_on_the_cpu_with_the_same_answers(tmp_path, shared_data):
+def test_a_cuda_run_reloads_on_the_cpu_with_the_same_answers(tmp_path, data_root):
     run = train(build_config(overrides=FAST), tmp_path, progress="quiet")
     metrics = run.metrics()
     assert metrics["device"].startswith("cuda") and metrics["test_accuracy"] > 0.97
@@ -27,7 +27,7 @@ def test_a_cuda_run_reloads_on_the_cpu_with_the_same_answers(tmp_path, shared_da
     assert abs(np.mean(on_cpu == test.test_labels) - metrics["test_accuracy"]) <= 2 / len(test.test_labels)
 
 
-def test_cuda_training_uses_bf16_and_channels_last(tmp_path, shared_data):
+def test_cuda_training_uses_bf16_and_channels_last(tmp_path, data_root):
     from mnistlab.training import Trainer, prepare_training
 
     config = build_config(overrides=FAST)
@@ -39,7 +39,7 @@ def test_cuda_training_uses_bf16_and_channels_last(tmp_path, shared_data):
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
-def test_steps_replayed_as_cuda_graphs_train_and_keep_their_metrics(tmp_path, shared_data, precision):
+def test_steps_replayed_as_cuda_graphs_train_and_keep_their_metrics(tmp_path, data_root, precision):
     # 20000 / 256 leaves a last batch of 32: a second graph; the running accuracy must read every step's own
     # logits, not ones a later replay overwrote
     config = build_config(overrides={**FAST, "compile": True, "compile_mode": "reduce-overhead",
@@ -51,7 +51,7 @@ def test_steps_replayed_as_cuda_graphs_train_and_keep_their_metrics(tmp_path, sh
 
 
 @pytest.mark.parametrize("augment", [{}, {"rotate": 8.0, "shift": 0.06}])
-def test_whole_steps_as_cuda_graphs_train_like_eager_steps(tmp_path, shared_data, augment):
+def test_whole_steps_as_cuda_graphs_train_like_eager_steps(tmp_path, data_root, augment):
     # 20000 / 256 leaves a last batch of 32, which gets a graph of its own
     eager = train(build_config(overrides={**FAST, "augment": augment}), tmp_path, progress="quiet")
     graphed = train(build_config(overrides={**FAST, "augment": augment, "cuda_graph": True}), tmp_path,
@@ -62,7 +62,7 @@ def test_whole_steps_as_cuda_graphs_train_like_eager_steps(tmp_path, shared_data
     assert graphed.metrics()["test_accuracy"] > 0.97
 
 
-def test_a_graphed_run_resumes(tmp_path, shared_data):
+def test_a_graphed_run_resumes(tmp_path, data_root):
     from mnistlab.training import resume
     from mnistlab.training.callbacks import Callback
 
@@ -78,7 +78,7 @@ def test_a_graphed_run_resumes(tmp_path, shared_data):
     assert [r["epoch"] for r in resumed.history()] == [1, 2, 3] and resumed.metrics()["test_accuracy"] > 0.97
 
 
-def test_graphed_adam_with_dropout_trains(tmp_path, shared_data):
+def test_graphed_adam_with_dropout_trains(tmp_path, data_root):
     # Adam replays only with its step counters on the GPU (capturable); dropout draws inside the graph
     config = build_config(overrides={**FAST, "model": "keras-cnn", "optimizer": "adam", "lr": 2e-3, "batch_size": 128,
                                      "cuda_graph": True})

@@ -3,8 +3,8 @@ import torch
 
 from mnistlab.errors import ConfigError
 from mnistlab.models import create_model
+from mnistlab.settings import TrainConfig
 from mnistlab.training.optim import build_optimizer, kernel_parameters, lr_factor
-from mnistlab.training.settings import TrainConfig
 
 
 def test_schedules_are_pure_functions_of_the_step():

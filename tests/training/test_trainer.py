@@ -250,3 +250,15 @@ def test_cuda_graph_settings_that_cannot_work_are_errors(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing started
     with pytest.raises(ConfigError, match="does not work with compile or ema: add --no-cuda-graph"):
         small(cuda_graph=True, ema=0.99)
+
+
+def test_the_trainer_has_what_callbacks_may_use(tmp_path):
+    from mnistlab.training.callbacks import TrainerProtocol
+
+    class Check(Callback):
+        def on_train_begin(self, trainer):
+            self.conforms = isinstance(trainer, TrainerProtocol)
+
+    check = Check()
+    train(small(epochs=1), tmp_path, progress="quiet", callbacks=[check])
+    assert check.conforms

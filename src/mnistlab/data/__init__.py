@@ -1,4 +1,5 @@
-"""Data: the IDX format, the dataset registry, downloading and (for training) batch augmentation."""
+"""Data: the IDX format, the dataset registry and downloads, the user's own files (`inputs.py`), the seeded
+validation split (`splits.py`) and, for training, batch augmentation (`augment.py`)."""
 
 from mnistlab.data.dataset import Dataset, describe_dataset, load_dataset
 from mnistlab.data.idx import load_idx, load_idx_images, load_idx_labels

@@ -1,53 +1,17 @@
 """Batch augmentation on the training device: one random affine transform per sample, applied to the
-whole batch with a single `affine_grid`/`grid_sample` call, plus optional random erasing."""
+whole batch with a single `affine_grid`/`grid_sample` call, plus optional random erasing and mirroring.
+What to draw is `AugmentConfig` (in `mnistlab.settings`, with the other settings)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from mnistlab.errors import ConfigError
-
-
-@dataclass
-class AugmentConfig:
-    """Each value is a range that every sample draws its own transform from; 0 turns it off."""
-
-    rotate: float = 0.0  # degrees: rotation drawn from U(-rotate, rotate)
-    zoom: float = 0.0  # scale drawn from U(1 - zoom, 1 + zoom); above 1 enlarges the content
-    shear: float = 0.0  # horizontal shear factor drawn from U(-shear, shear) (x' = x + shear * y)
-    shift: float = 0.0  # translation, a fraction of the image size per axis, from U(-shift, shift)
-    erase: float = 0.0  # probability of blanking one random rectangle (2-20% of the image; random erasing)
-    flip: float = 0.0  # probability of a left-right mirror (for clothes, not digits)
-
-    def __post_init__(self):
-        for name in ("rotate", "zoom", "shear", "shift", "erase", "flip"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"augment {name} must be >= 0, got {getattr(self, name)}")
-        if self.zoom >= 1 or self.erase > 1 or self.shift >= 1 or self.flip > 1:
-            raise ConfigError("augment zoom and shift must be below 1, erase and flip at most 1")
-
-    @property
-    def active(self) -> bool:
-        return any((self.rotate, self.zoom, self.shear, self.shift, self.erase, self.flip))
-
-    @property
-    def affine(self) -> bool:
-        return any((self.rotate, self.zoom, self.shear, self.shift))
-
-
-def parse_augment(spec: str | dict | AugmentConfig | None) -> AugmentConfig:
-    """'rotate=10,zoom=0.1,shear=0.3' (or a dict) -> AugmentConfig; unknown names are errors."""
-    if isinstance(spec, AugmentConfig):
-        return spec
-    from mnistlab.config import from_dict, parse_key_values
-
-    values = parse_key_values(spec, "--augment") if isinstance(spec, str) else dict(spec or {})
-    return from_dict(AugmentConfig, values, "augment.")
+from mnistlab.settings import AugmentConfig, parse_augment
 
 
 def _uniform(n: int, bound: float, generator: torch.Generator, device) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Running a model over many images at once: large batches, no autograd, optional autocast."""
+"""Running a model over many images at once: large batches, no autograd, optional autocast, and test-time
+augmentation (logits averaged over shifted views)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mnistlab.models.base import as_image_batch
 
@@ -62,3 +64,28 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
     if not out:
         return torch.empty(0, model.num_classes, device=device)
     return torch.cat(out)
+
+
+# Test-time augmentation: the image itself and its 1-pixel shifts; their left-right mirrors only for models
+# trained with mirroring (clothes: `augment.flip`), never by default, since digits are not symmetric.
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift (N, 1, H, W) by whole pixels, filling with background 0."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1))
+    return padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+
+
+def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False,
+               mirror: bool = False):
+    """Logits averaged over the image and its 1-pixel shifts, and with `mirror` over their mirrors too."""
+    x = as_image_batch(images if isinstance(images, torch.Tensor) else torch.as_tensor(images), model.image_shape)
+    views = [(dy, dx, mirrored) for mirrored in ((False, True) if mirror else (False,)) for dy, dx in TTA_SHIFTS]
+    total = None
+    for dy, dx, mirrored in views:  # one view in memory at a time: a whole split can be 10 copies of itself
+        view = shift_images(x, dy, dx)
+        logits = batched_logits(model, view.flip(-1) if mirrored else view, batch_size, autocast_dtype, channels_last)
+        total = logits if total is None else total + logits
+    return total / len(views)

@@ -33,6 +33,18 @@ def save_model(model: Classifier, path: str | os.PathLike, **meta: Any) -> Path:
     return path.with_suffix(".safetensors")
 
 
+def copy_checkpoint(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Copy a checkpoint (weights and description) to `destination` (.safetensors or no suffix); returns the
+    new weights file."""
+    import shutil
+
+    source, destination = Path(source).with_suffix(""), Path(destination).with_suffix("")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(source.with_suffix(suffix), destination.with_suffix(suffix))
+    return destination.with_suffix(".safetensors")
+
+
 def read_model_meta(path: str | os.PathLike) -> dict[str, Any]:
     meta_path = Path(path).with_suffix(".json")
     try:

@@ -60,17 +60,11 @@ def register_model(name: str, *, normalize: str = "scale", preset: dict | None =
     return decorate
 
 
-def _load_zoo() -> None:
-    from mnistlab.models import zoo  # noqa: F401  (registers the models)
-
-
 def list_models(pattern: str | None = None) -> list[str]:
-    _load_zoo()
     return [n for n in _MODELS if pattern is None or fnmatch.fnmatch(n, pattern)]
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    _load_zoo()
     try:
         return _MODELS[name]
     except KeyError:

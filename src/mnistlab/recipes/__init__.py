@@ -12,10 +12,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from mnistlab.config import read_toml
+from mnistlab.config import merge, read_toml
 from mnistlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mnistlab.runs import RunFolder
+    from mnistlab.training import TrainConfig
+    from mnistlab.training.callbacks import Callback
+
+__all__ = ["RECIPES_DIR", "Recipe", "list_recipes", "load_recipe", "train_recipe"]
 
 RECIPES_DIR = Path(__file__).parent
 
@@ -38,18 +45,18 @@ class Recipe:
             return dict(self.settings)
         import torch
 
-        from mnistlab.config import merge
-
         on_gpu = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
         return merge(self.settings, self.cuda) if on_gpu else dict(self.settings)
 
-    def config(self, config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None):
+    def config(self, config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+               ) -> TrainConfig:
         """The TrainConfig of this recipe <- a TOML file <- flags, with the recipe's settings for the device
         that those choose."""
-        from mnistlab.training.pipeline import build_config
+        from mnistlab.training import build_config
 
-        device = build_config(config_file, overrides, self.settings).device
-        return build_config(config_file, overrides, self.settings_for(device))
+        chosen = merge(read_toml(config_file) if config_file else {}, overrides or {})
+        device = chosen.get("device", self.settings.get("device", "auto"))
+        return build_config(overrides=chosen, base=self.settings_for(device))
 
     @property
     def is_record(self) -> bool:
@@ -103,8 +110,7 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     extra = sorted(set(meta) - {"title", "source", "published", "ensemble", "target"})
     if extra:
         raise ConfigError(f"{path}: unknown recipe key {extra[0]!r}")
-    from mnistlab.config import merge
-    from mnistlab.training.pipeline import build_config
+    from mnistlab.training import build_config
 
     settings, cuda = data.get("settings", {}), data.get("cuda", {})
     build_config(overrides=settings)  # validate now, with the file named in errors
@@ -113,3 +119,15 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     return Recipe(name=path.stem, title=meta.get("title", path.stem), source=meta.get("source", ""),
                   settings=settings, published=dict(meta.get("published", {})),
                   ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})), path=path, cuda=cuda)
+
+
+def train_recipe(recipe: Recipe, seed: int = 0, device: str = "auto", overrides: dict[str, Any] | None = None,
+                 runs_dir: str | os.PathLike = "runs", name: str | None = None, progress: str = "quiet",
+                 callbacks: Sequence[Callback] = ()) -> RunFolder:
+    """Train one seed of a recipe on `device` (its [cuda] settings on a GPU), with `overrides` on top, in a new
+    run folder `<runs_dir>/<name or RECIPE-s<seed>>-<n>`: what `reproduce` and the benchmarks run."""
+    from mnistlab.training import train
+
+    chosen = {**(overrides or {}), "seed": seed, **({"device": device} if device != "auto" else {})}
+    return train(recipe.config(overrides=chosen), runs_dir, name or f"{recipe.name}-s{seed}", progress,
+                 callbacks=callbacks)

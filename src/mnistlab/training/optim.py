@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from mnistlab.training.settings import TrainConfig
+from mnistlab.settings import TrainConfig
 
 
 def kernel_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -14,10 +14,14 @@ import torch
 
 from mnistlab.config import from_dict, merge, read_toml, to_toml
 from mnistlab.data.dataset import Dataset, load_dataset
+from mnistlab.data.splits import DeviceSplits, split_dataset
+from mnistlab.devices import resolve_device
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
+from mnistlab.models.inference import batched_logits
 from mnistlab.models.registry import count_parameters, create_model, get_model_entry
-from mnistlab.runs import RunFolder
+from mnistlab.runs import RunFolder, figure_path
+from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -27,9 +31,7 @@ from mnistlab.training.callbacks import (
     ReduceLROnPlateau,
     TensorBoard,
 )
-from mnistlab.training.loader import DeviceSplits, split_dataset
-from mnistlab.training.settings import TrainConfig
-from mnistlab.training.trainer import Trainer, resolve_device
+from mnistlab.training.trainer import Trainer
 
 
 def build_config(config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
@@ -48,7 +50,7 @@ def build_config(config_file: str | os.PathLike | None = None, overrides: dict[s
 
 def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
                extra: Sequence[Callback]) -> list[Callback]:
-    callbacks: list[Callback] = [History(run.path / RunFolder.HISTORY), *extra]
+    callbacks: list[Callback] = [History(run), *extra]
     if config.early_stopping:
         callbacks.append(EarlyStopping(config.early_stopping_monitor, config.early_stopping, config.min_delta,
                                        restore_best_weights=config.restore_best))
@@ -58,7 +60,7 @@ def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
     if config.tensorboard:
         callbacks.append(TensorBoard(run.path, command, to_toml(config)))
     callbacks.append(Progress(progress))
-    callbacks.append(ModelCheckpoint(run.checkpoints, config.checkpoint_monitor))  # last: saves all states
+    callbacks.append(ModelCheckpoint(run, config.checkpoint_monitor))  # last: saves all states
     return callbacks
 
 
@@ -98,7 +100,7 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
     if run.state() == "finished":
         raise MnistlabError(f"{run.path} has already finished; train a new run instead")
     config = from_dict(TrainConfig, run.settings())
-    command = (run.path / RunFolder.COMMAND).read_text().strip()
+    command = run.command()
     prepared = prepare_training(config)  # a failure here (data gone, say) leaves the run resumable
     run.set_state("running", resumed=time.time())
     return _fit(config, run, prepared, progress, command, callbacks, resume=True)
@@ -111,8 +113,8 @@ def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifie
     try:
         meta = {"dataset": dataset.name, "class_names": list(dataset.class_names), "run": run.name}
         trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, callbacks), meta)
-        if resume and (run.checkpoints / "last-state.pt").exists():
-            trainer.load_training_state(run.checkpoints / "last-state.pt")
+        if resume and run.last_state.exists():
+            trainer.load_training_state(run.last_state)
             trainer.log(f"resuming {run.path} after epoch {trainer.epoch}")
         elif resume:  # stopped before its first epoch ended: nothing saved, so start over in the same folder
             trainer.log(f"resuming {run.path}: no epoch had finished, so it starts from the beginning")
@@ -121,7 +123,7 @@ def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifie
         final = trainer.fit()
     except KeyboardInterrupt:
         run.set_state("interrupted", wall_seconds=_wall(run, started))
-        saved = (run.checkpoints / "last-state.pt").exists()
+        saved = run.last_state.exists()
         print(f"interrupted ({'the last finished epoch is saved' if saved else 'before the first epoch ended'}); "
               f"continue with: mnistlab train --resume {run.path}", file=sys.stderr)
         raise
@@ -149,12 +151,14 @@ def _wall(run: RunFolder, started: float) -> float:
     return round(run.status().get("wall_seconds", 0.0) + time.perf_counter() - started, 2)
 
 
-def _write_figures(run: RunFolder, trainer: Trainer, dataset) -> None:
+def _write_figures(run: RunFolder, trainer: Trainer, dataset: Dataset) -> None:
     """Curves, and the confusion matrix and worst mistakes of the tested model on the test set."""
     from mnistlab import plots
-    from mnistlab.evaluation import evaluate
-    from mnistlab.predict import Predictor
+    from mnistlab.metrics import classification_metrics, write_metric_figures
 
-    plots.training_curves({run.name: _history(trainer)}, run.path / "curves.png")
-    predictor = Predictor([trainer.eval_model.to(memory_format=torch.contiguous_format)], dataset.class_names)
-    evaluate(predictor, dataset.test_images, dataset.test_labels, run.path, f"({run.name}, test)")
+    plots.training_curves({run.name: _history(trainer)}, figure_path(run.path, "curves"))
+    model = trainer.eval_model.to(memory_format=torch.contiguous_format)
+    proba = torch.softmax(batched_logits(model, dataset.test_images, trainer.config.eval_batch_size), 1).cpu().numpy()
+    result = classification_metrics(proba, dataset.test_labels, dataset.class_names)
+    write_metric_figures(result, proba, dataset.test_images, dataset.test_labels, dataset.class_names, run.path,
+                         f"({run.name}, test)")

@@ -17,27 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnistlab.data.splits import DeviceSplits
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
-from mnistlab.models.inference import autocast_context, batched_logits
+from mnistlab.models.inference import autocast_context, batched_logits, tta_logits
 from mnistlab.models.io import save_model
+from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks.base import Callback
-from mnistlab.training.loader import DeviceBatches, DeviceSplits
+from mnistlab.training.loader import DeviceBatches
 from mnistlab.training.optim import build_optimizer, kernel_parameters, lr_factor
-from mnistlab.training.settings import TrainConfig
 
 
 class TrainingDiverged(MnistlabError):
     """The loss became NaN or infinite."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MnistlabError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
-    return device
 
 
 def training_autocast_dtype(precision: str, device: torch.device, uses_conv: bool) -> torch.dtype | None:
@@ -242,8 +234,6 @@ class Trainer:
                  fp32: bool = False) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) of the model on raw images, in large batches without autograd;
         in the training precision unless `fp32`."""
-        from mnistlab.evaluation import tta_logits
-
         autocast_dtype = None if fp32 else self.autocast_dtype
         model, batch_size = self.eval_model, self.config.eval_batch_size
         if tta:

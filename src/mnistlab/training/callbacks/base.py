@@ -1,10 +1,48 @@
-"""The callback API: a few hooks that receive the trainer and a `logs` dict, and state for resume."""
+"""The callback API: a few hooks that receive the trainer and a `logs` dict, and state for resume.
+
+`TrainerProtocol` writes down what a callback may use of the trainer; the `Trainer` has it, and so does the
+fake trainer of the callback tests.
+"""
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+    from mnistlab.data.splits import DeviceSplits
+    from mnistlab.settings import TrainConfig
+
+
+@runtime_checkable
+class TrainerProtocol(Protocol):
+    """The members of the trainer that callbacks may read, set or call."""
+
+    config: TrainConfig
+    data: DeviceSplits  # the splits on the device (val_x is None without validation)
+    epoch: int  # epochs completed
+    stop_training: bool  # set True to stop after this epoch
+    base_lr: float
+    lr_scale: float  # the learning rate is base_lr * lr_scale * the schedule's factor
+    best_checkpoint: Path | None  # set it to test that checkpoint instead of the final weights
+    log: Callable[[str], None]  # a message for the user (stderr)
+
+    @property
+    def eval_model(self) -> torch.nn.Module: ...  # what is validated, saved and tested
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
+                 fp32: bool = False) -> tuple[float, float]: ...
+
+    def save_model(self, path: Path, **meta: Any) -> Path: ...
+
+    def save_training_state(self, path: Path) -> None: ...
 
 
 class Callback:
@@ -14,12 +52,12 @@ class Callback:
     seconds, samples_per_s. `state_dict`/`load_state_dict` carry the callback's state across a resume.
     """
 
-    def on_train_begin(self, trainer) -> None: ...
-    def on_epoch_begin(self, trainer, epoch: int) -> None: ...
-    def on_batch_end(self, trainer, step: int, running) -> None: ...
-    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None: ...
-    def on_train_end(self, trainer, logs: dict[str, Any]) -> None: ...
-    def on_exception(self, trainer, error: BaseException) -> None: ...
+    def on_train_begin(self, trainer: TrainerProtocol) -> None: ...
+    def on_epoch_begin(self, trainer: TrainerProtocol, epoch: int) -> None: ...
+    def on_batch_end(self, trainer: TrainerProtocol, step: int, running) -> None: ...
+    def on_epoch_end(self, trainer: TrainerProtocol, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_train_end(self, trainer: TrainerProtocol, logs: dict[str, Any]) -> None: ...
+    def on_exception(self, trainer: TrainerProtocol, error: BaseException) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from mnistlab.runs import RunFolder
 from mnistlab.training.callbacks.base import Callback, Monitor
 
 
 class ModelCheckpoint(Callback):
-    """Writes `best.safetensors`/`best.json` when the monitored metric improves and, every epoch,
-    `last.safetensors`/`last.json` plus `last-state.pt` (optimizer, callbacks, epoch) for `--resume`.
+    """Writes the run's best checkpoint when the monitored metric improves and, every epoch, its last
+    checkpoint and last training state (optimizer, callbacks, epoch) for `--resume` (names: `RunFolder`).
 
     Without validation data the monitored metric never exists; the last epoch's model is then the best.
     Setting `trainer.best_checkpoint` makes the trainer test the best model rather than the last one.
     """
 
-    def __init__(self, directory: str | Path, monitor: str = "val_accuracy", mode: str = "auto"):
-        self.directory = Path(directory)
+    def __init__(self, run: RunFolder, monitor: str = "val_accuracy", mode: str = "auto"):
+        self.run = run
         self.tracker = Monitor(monitor, mode)
         self.best_epoch = None
 
@@ -24,13 +23,13 @@ class ModelCheckpoint(Callback):
         no_monitor = logs.get(self.tracker.monitor) is None
         if no_monitor or self.tracker.update(logs):
             self.best_epoch = epoch
-            trainer.best_checkpoint = trainer.save_model(self.directory / "best", epoch=epoch, metrics=logs)
-        trainer.save_model(self.directory / "last", epoch=epoch, metrics=logs)
-        trainer.save_training_state(self.directory / "last-state.pt")
+            trainer.best_checkpoint = trainer.save_model(self.run.checkpoint_path("best"), epoch=epoch, metrics=logs)
+        trainer.save_model(self.run.checkpoint_path("last"), epoch=epoch, metrics=logs)
+        trainer.save_training_state(self.run.last_state)
 
     def on_train_begin(self, trainer):
         if self.best_epoch is not None:  # resumed
-            trainer.best_checkpoint = self.directory / "best.safetensors"
+            trainer.best_checkpoint = self.run.checkpoint_path("best")
 
     def state_dict(self):
         return {"monitor": self.tracker.state_dict(), "best_epoch": self.best_epoch}

@@ -1,4 +1,4 @@
-"""Serving a trained model (a run, an ensemble or a checkpoint) over HTTP, as a small JSON API.
+"""The HTTP app: a trained model (a run, an ensemble or a checkpoint) as a small JSON API.
 
     GET  /health    {"status": "ok"}
     GET  /info      what is served: models, classes, image shape, dataset, source
@@ -18,8 +18,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from mnistlab.data.inputs import model_input, read_input
 from mnistlab.errors import MnistlabError
-from mnistlab.predict import Predictor, model_input, read_input
+from mnistlab.predict import Predictor
 
 MAX_UPLOAD_BYTES = 10 * 2**20
 
@@ -47,7 +48,7 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES):
     from fastapi import File, HTTPException, Query, UploadFile
     from fastapi.responses import JSONResponse
 
-    from mnistlab import __version__
+    from mnistlab._version import __version__
 
     app = fastapi.FastAPI(title="mnistlab", version=__version__,
                           description=f"Predictions of {describe_predictor(predictor)['models']} "
@@ -95,8 +96,8 @@ def serve(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, de
     _fastapi()
     import uvicorn
 
+    from mnistlab.devices import resolve_device
     from mnistlab.predict import load
-    from mnistlab.training.trainer import resolve_device
 
     _check_port_free(host, port)
     predictor = load(path, str(resolve_device(device)))

@@ -1,0 +1,109 @@
+"""Where computation runs, and what a measurement ran on: the one home of every device rule.
+
+`resolve_device` turns a setting ("auto", "cpu", "cuda", "cuda:N") into a `torch.device`; under a launcher
+such as torchrun, which sets `LOCAL_RANK` and `WORLD_SIZE`, "auto" and "cuda" mean this process's own GPU.
+`environment`, `device_description` and `machine_summary` describe the machine for run folders and the
+result tables of the benchmarks, since CPU figures depend on the processor and the thread count.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnistlab.errors import MnistlabError
+
+
+@dataclass(frozen=True)
+class ProcessPlace:
+    """This process's place among those a launcher started: rank 0 of 1 when run on its own."""
+
+    rank: int = 0  # RANK: this process among all processes
+    local_rank: int = 0  # LOCAL_RANK: this process among those on its machine (its GPU index)
+    world_size: int = 1  # WORLD_SIZE: how many processes train together
+
+
+def process_place() -> ProcessPlace:
+    """Read the launcher's variables (torchrun sets RANK, LOCAL_RANK and WORLD_SIZE); absent, a world of one."""
+    try:
+        return ProcessPlace(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+                            int(os.environ.get("WORLD_SIZE", 1)))
+    except ValueError as e:
+        raise MnistlabError(f"RANK, LOCAL_RANK and WORLD_SIZE must be whole numbers ({e}); they are set by "
+                            "the launcher (torchrun), not by hand") from None
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" is a GPU when there is one, else the CPU; on a GPU, a process started by a launcher uses the
+    GPU of its LOCAL_RANK unless the name gives an index."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MnistlabError(f"--device {name}: CUDA is not available here; use --device cpu or auto")
+        if device.index is None and process_place().world_size > 1:
+            device = torch.device("cuda", process_place().local_rank)
+    return device
+
+
+def thread_count() -> str:
+    """How many CPU threads torch computes with, e.g. "2 threads": CPU figures depend on it."""
+    n = torch.get_num_threads()
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
+def device_description(device: str) -> str:
+    """What a measurement ran on, for a row of a result table: "cpu, 2 threads" (CPU figures depend on how
+    many threads computed them) or the GPU's name."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu, {thread_count()}" if device == "cpu" else device
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux says it in /proc/cpuinfo; `platform` often names only the
+    architecture)."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_summary(threads: bool = True) -> str:
+    """One line naming what a measurement ran on, for the headers of result tables (`threads=False` where
+    each row says its own)."""
+    cpu = cpu_name() + (f" ({thread_count()})" if threads else "")
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}{gpu}, torch {torch.__version__}"
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Versions, machine and code of a run, as its folder records them (`environment.json`)."""
+    import numpy
+
+    from mnistlab._version import __version__
+
+    env = {"mnistlab": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "numpy": numpy.__version__, "platform": platform.platform(), "processor": platform.processor(),
+           "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "device": device}
+    if device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    env["git_commit"] = _git_commit()
+    return env
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

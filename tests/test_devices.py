@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from mnistlab.devices import device_description, environment, machine_summary, process_place, resolve_device
+from mnistlab.errors import MnistlabError
+
+
+def test_auto_is_a_gpu_only_where_there_is_one():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(MnistlabError, match="CUDA is not available here; use --device cpu or auto"):
+        resolve_device("cuda")
+
+
+def test_a_launchers_variables_give_the_process_its_place(monkeypatch):
+    assert process_place().world_size == 1 and process_place().rank == 0
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    place = process_place()
+    assert (place.rank, place.local_rank, place.world_size) == (3, 1, 4)
+    monkeypatch.setenv("WORLD_SIZE", "four")
+    with pytest.raises(MnistlabError, match="WORLD_SIZE must be whole numbers"):
+        process_place()
+
+
+def test_what_a_figure_ran_on_is_named():
+    assert device_description("cpu") == f"cpu, {torch.get_num_threads()} thread" + \
+        ("s" if torch.get_num_threads() > 1 else "")
+    assert f"torch {torch.__version__}" in machine_summary()
+    env = environment("cpu")
+    assert env["device"] == "cpu" and env["torch"] == torch.__version__ and env["cpu"]
