@@ -9,7 +9,10 @@ centre by centre of mass in 28x28. Arrays (.npy, IDX) are taken as they are, alr
 from __future__ import annotations
 
 import io
+import math
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -27,49 +30,99 @@ def is_input_file(name: str | os.PathLike) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES | {".npy"} or "idx" in path.name or path.suffix.lower() == ".gz"
 
 
-def read_image(data: bytes, name: str) -> np.ndarray:
-    """A picture's bytes as greyscale uint8 (H, W); transparent parts count as white paper."""
+@dataclass(frozen=True)
+class InputLimits:
+    """What one file may cost, checked before anything large is allocated: a picture's pixels (before it is
+    decoded), an array's declared bytes (.npy header, IDX header; gzip is inflated only that far) and the
+    images in it. The server answers with its own, stricter limits."""
+
+    max_pixels: int = 25_000_000  # width * height of a picture (a 24-megapixel photo; Pillow's own limit is 179 MP)
+    max_array_bytes: int = 2**30  # the values an .npy or IDX file declares
+    max_images: int = 1_000_000  # images in one .npy or IDX file
+
+
+def read_image(data: bytes, name: str, limits: InputLimits = InputLimits()) -> np.ndarray:
+    """A picture's bytes as greyscale uint8 (H, W); transparent parts count as white paper. A picture larger
+    than `limits.max_pixels`, or an animation, is refused before it is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # Pillow warns of bombs as it opens; the size check below refuses them
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise DataError(f"{name}: the picture is {width}x{height} pixels, more than the "
+                                f"{limits.max_pixels:,} allowed; scale it down first")
+            if getattr(image, "n_frames", 1) > 1:
+                raise DataError(f"{name}: an animation of {image.n_frames} frames; save the frame you mean as "
+                                "a picture of its own (PNG)")
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
                 paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(paper, rgba)
             return np.asarray(image.convert("L"), dtype=np.uint8)
+    except DataError:
+        raise
     except UnidentifiedImageError:
         raise DataError(f"{name}: not a readable image (no picture format that Pillow knows, or damaged)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Exception as e:  # Pillow's parsers raise many kinds on a damaged file (OSError, SyntaxError, TypeError...)
         raise DataError(f"{name}: not a readable image ({e.__class__.__name__}: {e})") from None
 
 
-def read_input(data: bytes, name: str) -> tuple[np.ndarray, bool]:
+def read_npy(data: bytes, name: str, limits: InputLimits = InputLimits()) -> np.ndarray:
+    """An .npy file's array of numbers. Its header is read first: pickled objects, non-numbers (complex,
+    strings) and more values than `limits.max_array_bytes` are refused before the values are read."""
+    from mnistlab.data.idx import declared_span
+
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+    except (ValueError, OSError, EOFError, SyntaxError) as e:
+        raise DataError(f"{name}: not a readable .npy array ({e})") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise DataError(f"{name}: the array holds {dtype} values; give pixel values as integers or floats")
+    size = math.prod(shape) * dtype.itemsize
+    if declared_span(shape, dtype.itemsize) > limits.max_array_bytes:
+        raise DataError(f"{name}: the array's header declares shape {shape}, more than the "
+                        f"{limits.max_array_bytes:,} bytes allowed")
+    if len(data) - stream.tell() < size:
+        raise DataError(f"{name}: truncated .npy array: its header declares shape {shape} ({size:,} bytes) but "
+                        f"{len(data) - stream.tell():,} bytes follow")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{name}: not a readable .npy array ({e})") from None
+
+
+def read_input(data: bytes, name: str, limits: InputLimits = InputLimits()) -> tuple[np.ndarray, bool]:
     """(images (N, H, W) or (H, W) uint8/float, is_picture) from the bytes of a file called `name`, whose
-    suffix says what it is: a picture (PNG/JPEG/BMP/...), or an array already in dataset form (.npy, IDX)."""
-    from mnistlab.data.idx import gunzip_if_gzipped, parse_idx
+    suffix says what it is: a picture (PNG/JPEG/BMP/...), or an array already in dataset form (.npy, IDX).
+    Each is read within `limits`."""
+    from mnistlab.data.idx import read_idx
 
     suffix = Path(name).suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        return read_image(data, name), True
+        return read_image(data, name, limits), True
     if suffix == ".npy":
-        try:
-            return np.load(io.BytesIO(data), allow_pickle=False), False
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{name}: not a readable .npy array ({e})") from None
+        return read_npy(data, name, limits), False
     if is_input_file(name):
-        return parse_idx(gunzip_if_gzipped(data, name), name), False
+        return read_idx(data, name, limits.max_array_bytes), False
     raise DataError(f"{name}: unknown file type; give {INPUT_KINDS}")
 
 
-def read_input_file(path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+def read_input_file(path: str | os.PathLike, limits: InputLimits = InputLimits()) -> tuple[np.ndarray, bool]:
     """`read_input` of a file on disk."""
     path = Path(path)
     if not is_input_file(path):
         raise DataError(f"{path}: unknown file type; give {INPUT_KINDS}")
     try:
-        return read_input(path.read_bytes(), str(path))
+        return read_input(path.read_bytes(), str(path), limits)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as e:
@@ -106,16 +159,17 @@ def preprocess_digit(gray: np.ndarray, size: int = 28, box: int = 20) -> np.ndar
     return np.clip(canvas, 0, 255).round().astype(np.uint8)
 
 
-def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], preprocess: bool = True
-                     ) -> np.ndarray:
+def images_from_file(path: str | os.PathLike, image_shape: tuple[int, int], preprocess: bool = True,
+                     limits: InputLimits = InputLimits()) -> np.ndarray:
     """The batch (N, H, W) that a file holds, ready for a Predictor (see `model_input`)."""
-    return model_input(*read_input_file(path), str(path), image_shape, preprocess)
+    return model_input(*read_input_file(path, limits), str(path), image_shape, preprocess, limits)
 
 
 def model_input(data: np.ndarray, is_picture: bool, name: str, image_shape: tuple[int, int],
-                preprocess: bool = True) -> np.ndarray:
+                preprocess: bool = True, limits: InputLimits = InputLimits()) -> np.ndarray:
     """What `read_input` gave, as a batch (N, H, W) for a Predictor. Pictures are preprocessed (unless
-    `preprocess` is False, when they must already have the model's size); arrays are used as they are."""
+    `preprocess` is False, when they must already have the model's size); arrays are used as they are, and
+    must hold 1 to `limits.max_images` images of finite values."""
     if is_picture:
         if preprocess:
             try:
@@ -135,6 +189,13 @@ def model_input(data: np.ndarray, is_picture: bool, name: str, image_shape: tupl
     if data.ndim != 3 or data.shape[1:] != tuple(image_shape):
         raise DataError(f"{name}: array of shape {data.shape} is not a batch of {image_shape[0]}x{image_shape[1]} "
                         f"images; give (N, H, W), (N, 1, H, W), (N, H*W) or one (H, W) image")
+    if len(data) == 0:
+        raise DataError(f"{name}: the array holds no images")
+    if len(data) > limits.max_images:
+        raise DataError(f"{name}: the array holds {len(data):,} images, more than the {limits.max_images:,} "
+                        "allowed in one file; split it")
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise DataError(f"{name}: the array holds NaN or infinite values; give pixel values 0-255")
     return data
 
 

@@ -18,11 +18,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mnistlab.data.inputs import model_input, read_input
+from mnistlab.data.inputs import InputLimits, model_input, read_input
 from mnistlab.errors import MnistlabError
 from mnistlab.predict import Predictor
 
 MAX_UPLOAD_BYTES = 10 * 2**20
+MAX_FILES = 64  # files in one request
+# what one uploaded file may cost: a 4 MB gzipped IDX could otherwise declare or inflate to gigabytes
+SERVER_LIMITS = InputLimits(max_pixels=16_000_000, max_array_bytes=64 * 2**20, max_images=10_000)
+MAX_CONNECTIONS = 256  # beyond these, new connections get 503 at once
+KEEP_ALIVE_SECONDS = 5  # an idle connection is closed after this
 
 
 def _fastapi():
@@ -42,8 +47,10 @@ def describe_predictor(predictor: Predictor) -> dict[str, Any]:
             "dataset": predictor.meta.get("dataset"), "source": str(predictor.source)}
 
 
-def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES):
-    """A FastAPI app that answers with `predictor` (see the module docstring)."""
+def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, limits: InputLimits = SERVER_LIMITS,
+               max_files: int = MAX_FILES):
+    """A FastAPI app that answers with `predictor` (see the module docstring); each uploaded file is read
+    within `limits`, a request holds at most `max_files` files and `max_upload_bytes` in all."""
     fastapi = _fastapi()
     from fastapi import File, HTTPException, Query, UploadFile
     from fastapi.responses import JSONResponse
@@ -68,6 +75,8 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES):
                 top_k: int = Query(3, ge=1, description="how many of the most probable classes to list"),
                 tta: bool = Query(False, description="average over 1-pixel shifts (and mirrors)"),
                 preprocess: bool = Query(True, description="invert, crop, resize and centre pictures as MNIST")):
+        if len(files) > max_files:
+            raise HTTPException(413, f"{len(files)} files in one request; send at most {max_files}")
         uploads, total = [], 0
         for upload in files:
             data = upload.file.read(max_upload_bytes - total + 1)
@@ -79,7 +88,8 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES):
         results = []
         for name, data in uploads:
             try:
-                images = model_input(*read_input(data, name), name, predictor.image_shape, preprocess)
+                images = model_input(*read_input(data, name, limits), name, predictor.image_shape, preprocess,
+                                     limits)
                 with model_lock:
                     results.append({"file": name, "predictions": predictor.describe(images, top_k, tta)})
             except MnistlabError as e:
@@ -103,7 +113,9 @@ def serve(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, de
     predictor = load(path, str(resolve_device(device)))
     app = create_app(predictor, max_upload_bytes)
     print(f"serving {predictor!r} on http://{host}:{port} (API described at /docs); Ctrl-C stops", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # a bounded number of connections, and idle ones closed, so slow or stalled clients cannot pile up
+    uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=MAX_CONNECTIONS,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 def _check_port_free(host: str, port: int) -> None:
