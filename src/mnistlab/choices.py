@@ -9,6 +9,9 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 VALIDATIONS = ("split", "last", "test", "none")
 LAST_BATCHES = ("mean", "scaled", "drop")  # the epoch's last, smaller batch: its mean, scaled by size, or skipped
 PRECISIONS = ("auto", "fp32", "bf16")
+# what a training run logs each epoch that callbacks can watch: validation metrics only when it validates
+TRAINING_METRICS = ("loss", "accuracy")
+VALIDATION_METRICS = ("val_loss", "val_accuracy")
 # torch.compile modes; reduce-overhead replays the steps as CUDA graphs (on GPUs: far less launch overhead)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PROGRESS_MODES = ("auto", "bar", "plain", "quiet")

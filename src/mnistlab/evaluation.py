@@ -16,7 +16,7 @@ from mnistlab.runs import RunFolder, run_folder_of
 
 
 def evaluate(predictor, images: np.ndarray, labels: np.ndarray, out_dir: str | os.PathLike | None = None,
-             title: str = "", tta: bool = False) -> dict[str, Any]:
+             title: str = "", tta: bool = False, split: str = "test") -> dict[str, Any]:
     """Metrics of a Predictor on (images, labels), with test-time augmentation if `tta`; with `out_dir`, also
     the confusion matrix and worst mistakes as figures. For an ensemble, each member's accuracy is reported
     beside the ensemble's."""
@@ -26,7 +26,8 @@ def evaluate(predictor, images: np.ndarray, labels: np.ndarray, out_dir: str | o
     if predictor.is_ensemble:
         result["members"] = [float((p.argmax(1) == labels).mean()) for p in members]
     if out_dir is not None:
-        result["figures"] = write_metric_figures(result, proba, images, labels, predictor.class_names, out_dir, title)
+        result["figures"] = write_metric_figures(result, proba, images, labels, predictor.class_names, out_dir, title,
+                                                 split)
     return result
 
 
@@ -61,7 +62,7 @@ def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | 
         raise ConfigError(f"{path} does not record its dataset; evaluate the run it came from")
     images, labels = load_split(dataset, split, settings, data_dir)
     result = evaluate(predictor, images, labels, Path(out_dir) if out_dir else folder,
-                      f"({folder.name}, {split}{', TTA' if tta else ''})", tta)
+                      f"({folder.name}, {split}{', TTA' if tta else ''})", tta, split)
     return folder, dataset, result
 
 

@@ -43,17 +43,18 @@ def worst_mistakes(proba: np.ndarray, labels: np.ndarray, count: int = 25) -> np
 
 
 def write_metric_figures(result: dict[str, Any], proba: np.ndarray, images: np.ndarray, labels: np.ndarray,
-                         class_names: Sequence[str], out_dir: str | os.PathLike, title: str = "") -> dict[str, str]:
-    """The confusion matrix of `result` (from `classification_metrics`) and the most confident mistakes, as
-    figures in `out_dir`; returns {figure: path}."""
+                         class_names: Sequence[str], out_dir: str | os.PathLike, title: str = "",
+                         split: str = "test") -> dict[str, str]:
+    """The confusion matrix of `result` (from `classification_metrics`) and the most confident mistakes on
+    `split`, as figures in `out_dir`; returns {figure: path}."""
     from mnistlab import plots
 
     figures = {"confusion": str(plots.confusion_matrix_plot(np.array(result["confusion_matrix"]), class_names,
-                                                            figure_path(out_dir, "confusion"),
+                                                            figure_path(out_dir, "confusion", split),
                                                             f"Confusion matrix {title}"))}
     worst = worst_mistakes(proba, labels)
     if len(worst):
         figures["mistakes"] = str(plots.mistakes_grid(
             images[worst], labels[worst], proba[worst].argmax(1), proba[worst].max(1), class_names,
-            figure_path(out_dir, "mistakes"), f"Most confident mistakes {title}"))
+            figure_path(out_dir, "mistakes", split), f"Most confident mistakes {title}"))
     return figures

@@ -4,12 +4,12 @@
         settings.toml      fully resolved settings (`mnistlab train --config` repeats the run)
         command.txt        the exact command line
         environment.json   versions, device, git commit
-        run.json           state (running, finished, interrupted, failed), times, error
+        run.json           state (running, finished, interrupted, failed), times, error, the training process
         history.csv        one row per epoch
         metrics.json       final metrics (test loss and accuracy of the best checkpoint, ...)
         checkpoints/       best.* and last.* (safetensors + JSON, see models/io.py), last-state.pt (for --resume)
         events.out.tfevents.*  TensorBoard
-        curves.png, confusion.png, mistakes.png, report.html
+        curves.png, confusion.png, mistakes.png (test; confusion-val.png ... for other splits), report.html
 
     runs/ensemble-<n>/
         ensemble.json      its members, the runs they came from, dataset and class names
@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -33,17 +34,18 @@ from typing import Any
 from mnistlab._io import write_json, write_text
 from mnistlab.errors import MnistlabError
 
-STATES = ("running", "finished", "interrupted", "failed")
+STATES = ("running", "finished", "interrupted", "failed")  # as written; "stopped" is read (see RunFolder.state)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_s")
 METRICS = "metrics.json"  # a run's and an ensemble's final metrics
 REPORT = "report.html"
 
 
-def figure_path(folder: str | os.PathLike, figure: str) -> Path:
-    """Where a run's or ensemble's figure goes: "curves", "confusion" or "mistakes" -> <folder>/<figure>.png."""
+def figure_path(folder: str | os.PathLike, figure: str, split: str = "test") -> Path:
+    """Where a run's or ensemble's figure goes: "curves", "confusion" or "mistakes" -> <folder>/<figure>.png
+    for the test set, <folder>/<figure>-<split>.png for another split (so evaluating on one keeps the other's)."""
     if figure not in ("curves", "confusion", "mistakes"):
         raise ValueError(f"unknown figure {figure!r}")
-    return Path(folder) / f"{figure}.png"
+    return Path(folder) / (f"{figure}.png" if split == "test" else f"{figure}-{split}.png")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -129,7 +131,11 @@ class RunFolder:
         self.set_state("running", started=time.time())
 
     def set_state(self, state: str, **info: Any) -> None:
+        """Record the run's state; a running one records its process (pid and host), so that a run whose
+        process died without a word (kill -9, a power cut) reads as "stopped"."""
         assert state in STATES
+        if state == "running":
+            info = {**info, "pid": os.getpid(), "host": socket.gethostname()}
         status = {**self.status(), **info, "state": state, "updated": time.time()}
         write_json(self.path / self.STATUS, status)
 
@@ -144,7 +150,13 @@ class RunFolder:
         return _read_json(self.path / self.STATUS)
 
     def state(self) -> str:
-        return self.status().get("state", "unknown")
+        """running, finished, interrupted, failed, or "stopped": said to be running, by a process of this
+        machine that no longer exists (resumable like an interrupted run)."""
+        status = self.status()
+        state = status.get("state", "unknown")
+        if state == "running" and status.get("host") == socket.gethostname() and not _process_alive(status.get("pid")):
+            return "stopped"
+        return state
 
     def metrics(self) -> dict[str, Any]:
         return _read_json(self.path / self.METRICS)
@@ -219,6 +231,19 @@ class EnsembleFolder:
         write_json(self.path / self.METRICS, metrics)
 
 
+def _process_alive(pid: Any) -> bool:
+    """Whether process `pid` exists on this machine (an unknown pid counts as alive: nothing is claimed)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
 def best_checkpoint(path: str | os.PathLike) -> Path:
     """The checkpoint a path stands for: a run folder's best one, or the path itself (a checkpoint file)."""
     path = Path(path)
@@ -276,7 +301,7 @@ def list_runs(runs_dir: str | os.PathLike) -> list[dict[str, Any]]:
             "parameters": metrics.get("parameters") or status.get("parameters"),
             "epochs": len(history), "best_val_accuracy": max(vals) if vals else None,
             "test_accuracy": metrics.get("test_accuracy"), "wall_seconds": status.get("wall_seconds"),
-            "state": status.get("state", "unknown"), "path": str(path),
+            "state": run.state(), "path": str(path),
         })
     return rows
 

@@ -13,7 +13,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from mnistlab.choices import COMPILE_MODES, LAST_BATCHES, OPTIMIZERS, PRECISIONS, SCHEDULES, VALIDATIONS
+from mnistlab.choices import (
+    COMPILE_MODES,
+    LAST_BATCHES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TRAINING_METRICS,
+    VALIDATION_METRICS,
+    VALIDATIONS,
+)
 from mnistlab.errors import ConfigError
 
 CLI_GROUPS = ("what", "optimization", "validation and callbacks", "engine")
@@ -177,3 +186,20 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"{message} (check the flags or the config file)")
+        self._check_monitors()
+
+    def _check_monitors(self) -> None:
+        """A monitor must be a metric the run logs: a typo would silently turn early stopping or the plateau
+        schedule off. The best checkpoint may watch a validation metric of a run without validation (the
+        last epoch's model is then the best)."""
+        logged = TRAINING_METRICS + (VALIDATION_METRICS if self.validation != "none" else ())
+        watched = [("checkpoint_monitor", TRAINING_METRICS + VALIDATION_METRICS)]
+        if self.early_stopping:
+            watched.append(("early_stopping_monitor", logged))
+        if self.schedule == "plateau":
+            watched.append(("plateau_monitor", logged))
+        for name, allowed in watched:
+            if getattr(self, name) not in allowed:
+                why = " (this run has no validation)" if getattr(self, name) in VALIDATION_METRICS else ""
+                raise ConfigError(f"{name} {getattr(self, name)!r} is not a metric this run logs{why}; choose one "
+                                  f"of {', '.join(allowed)}")

@@ -116,9 +116,17 @@ def _missing_message(name: str, folder: Path, missing: list[str], why: str) -> s
 
 def _custom_class_names(folder: Path) -> tuple[str, ...] | None:
     names_file = folder / "classes.txt"
-    if names_file.is_file():
-        return tuple(line.strip() for line in names_file.read_text().splitlines() if line.strip())
-    return None
+    if not names_file.is_file():
+        return None
+    try:
+        text = names_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{names_file}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8, one class "
+                        "name a line") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not names:
+        raise DataError(f"{names_file} names no classes; write one class name a line, or delete it")
+    return names
 
 
 def _load_folder(folder: Path, name: str, class_names: tuple[str, ...] | None) -> Dataset:
@@ -135,6 +143,9 @@ def _load_folder(folder: Path, name: str, class_names: tuple[str, ...] | None) -
                 f"{folder}: the {split} split has {len(images)} images but {len(labels)} labels; "
                 f"the image and label files do not belong together"
             )
+        if len(images) == 0 or 0 in images.shape[1:]:
+            raise DataError(f"{folder}: the {split} split holds no images (its files declare shape {images.shape}); "
+                            "replace them with files that hold the dataset")
     if arrays["train", "images"].shape[1:] != arrays["test", "images"].shape[1:]:
         raise DataError(f"{folder}: train and test images differ in size")
     if class_names is None:

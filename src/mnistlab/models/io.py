@@ -58,9 +58,65 @@ def read_model_meta(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def _build(spec: dict[str, Any]) -> Classifier:
-    return create_model(spec["name"], num_classes=spec["num_classes"], image_shape=tuple(spec["image_shape"]),
-                        **spec["options"])
+def check_description(spec: Any, where: str) -> dict[str, Any]:
+    """A model description (`{"name", "num_classes", "image_shape", "options"}`) checked field by field, so
+    that a damaged or hostile one is one clear error, not a traceback."""
+    if not isinstance(spec, dict):
+        raise MnistlabError(f"{where}: the model description is {type(spec).__name__}, not a table")
+    missing = [key for key in ("name", "num_classes", "image_shape", "options") if key not in spec]
+    if missing:
+        raise MnistlabError(f"{where}: the model description lacks {', '.join(missing)}")
+    shape = spec["image_shape"]
+    if not (isinstance(spec["name"], str) and isinstance(spec["num_classes"], int) and spec["num_classes"] >= 1
+            and isinstance(shape, list) and len(shape) == 2 and all(isinstance(d, int) and d >= 1 for d in shape)
+            and isinstance(spec["options"], dict)):
+        raise MnistlabError(f"{where}: the model description is damaged (name {spec['name']!r}, num_classes "
+                            f"{spec['num_classes']!r}, image_shape {shape!r}, options {spec['options']!r})")
+    return spec
+
+
+def check_class_names(meta: dict[str, Any], num_classes: int, where: str) -> None:
+    names = meta.get("class_names")
+    if names is not None and (not isinstance(names, list) or len(names) != num_classes
+                              or not all(isinstance(n, str) for n in names)):
+        raise MnistlabError(f"{where}: class_names must be {num_classes} names, one per class the model "
+                            f"predicts; got {names!r}")
+
+
+def _build(spec: dict[str, Any], shapes: dict[str, tuple[int, ...]], weights: Path) -> Classifier:
+    """Rebuild a described model whose weights have `shapes` (from the safetensors header). The model is
+    built on the meta device first, so a description that does not fit the weights allocates nothing."""
+    def create(device: str) -> Classifier:
+        with torch.device(device):
+            return create_model(spec["name"], num_classes=spec["num_classes"], image_shape=tuple(spec["image_shape"]),
+                                **spec["options"])
+
+    try:
+        planned = {k: tuple(v.shape) for k, v in create("meta").state_dict().items()}
+    except MnistlabError as e:
+        raise MnistlabError(f"{weights}: its description does not build a model: {e}") from None
+    except Exception as e:  # a builder that cannot run on the meta device, or a hostile option
+        raise MnistlabError(f"{weights}: its description does not build a model ({type(e).__name__}: {e})") from None
+    if planned != shapes:
+        wrong = sorted(set(planned) ^ set(shapes)) or sorted(k for k in planned if planned[k] != shapes[k])
+        raise MnistlabError(f"{weights}: weights do not fit model {spec['name']!r} as described (first difference: "
+                            f"{wrong[0]}: {planned.get(wrong[0])} described, {shapes.get(wrong[0])} stored); "
+                            "the description beside the weights is damaged, or belongs to other weights")
+    return create("cpu")
+
+
+def _header_shapes(weights: Path, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """The tensor shapes in a safetensors file's header (`prefix` stripped, others left out), read without
+    loading the tensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), "pt") as f:
+            return {k[len(prefix):]: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k.startswith(prefix)}
+    except FileNotFoundError:
+        raise MnistlabError(f"{weights}: weights file not found") from None
+    except (SafetensorError, OSError) as e:
+        raise MnistlabError(f"{weights}: corrupt weights file ({e}); use another checkpoint") from None
 
 
 def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
@@ -85,10 +141,13 @@ def _fill(model: Classifier, state: dict[str, torch.Tensor], weights: Path) -> C
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Classifier, dict[str, Any]]:
-    """Rebuild a saved model in eval mode; returns (model, metadata)."""
+    """Rebuild a saved model in eval mode; returns (model, metadata). The description is checked against the
+    weights' header before anything is built."""
     weights = Path(path).with_suffix(".safetensors")
     meta = read_model_meta(weights)
-    model = _fill(_build(meta["model"]), _read_weights(weights), weights)
+    spec = check_description(meta["model"], str(weights.with_suffix(".json")))
+    check_class_names(meta, spec["num_classes"], str(weights.with_suffix(".json")))
+    model = _fill(_build(spec, _header_shapes(weights), weights), _read_weights(weights), weights)
     return model.to(device).eval(), meta
 
 
@@ -114,11 +173,18 @@ def load_exported_models(path: str | os.PathLike, device: str | torch.device = "
     if raw is None:
         raise MnistlabError(f"{weights}: neither a checkpoint (no {weights.with_suffix('.json').name} beside it) "
                             f"nor a safetensors file written by mnistlab export")
-    meta = {k: json.loads(v) if k in ("models", "class_names", "tta_mirror") else v for k, v in raw.items()}
+    try:
+        meta = {k: json.loads(v) if k in ("models", "class_names", "tta_mirror") else v for k, v in raw.items()}
+    except json.JSONDecodeError as e:
+        raise MnistlabError(f"{weights}: the description in its header is not valid JSON ({e})") from None
+    if not isinstance(meta["models"], list) or not meta["models"]:
+        raise MnistlabError(f"{weights}: its header describes no models")
     state = _read_weights(weights)
     models = []
     for i, spec in enumerate(meta["models"]):
         prefix = f"members.{i}."
+        spec = check_description(spec, f"{weights} (member {i})")
+        check_class_names(meta, spec["num_classes"], str(weights))
         member = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        models.append(_fill(_build(spec), member, weights).to(device).eval())
+        models.append(_fill(_build(spec, _header_shapes(weights, prefix), weights), member, weights).to(device).eval())
     return models, meta

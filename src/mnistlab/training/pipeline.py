@@ -3,6 +3,7 @@ then the test metrics and figures. `resume` continues an interrupted run in its 
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import sys
@@ -99,6 +100,10 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
     run = RunFolder.open(run_path)
     if run.state() == "finished":
         raise MnistlabError(f"{run.path} has already finished; train a new run instead")
+    if run.state() == "running":
+        status = run.status()
+        raise MnistlabError(f"{run.path} is still training (process {status.get('pid')} on {status.get('host')}); "
+                            "stop it first, or wait for it to finish")
     config = from_dict(TrainConfig, run.settings())
     command = run.command()
     prepared = prepare_training(config)  # a failure here (data gone, say) leaves the run resumable
@@ -121,25 +126,37 @@ def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifie
         parameters = count_parameters(trainer.model)
         run.set_state("running", parameters=parameters)
         final = trainer.fit()
+        history = _history(trainer)
+        vals = [r["val_accuracy"] for r in history if r.get("val_accuracy") is not None]
+        best_epoch = next((c.best_epoch for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+        run.write_metrics({**final, "best_val_accuracy": max(vals) if vals else None, "best_epoch": best_epoch,
+                           "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
+                           "model": config.model})
+        _write_figures(run, trainer, dataset)
     except KeyboardInterrupt:
-        run.set_state("interrupted", wall_seconds=_wall(run, started))
+        _record_state(run, "interrupted", wall_seconds=_wall(run, started))
         saved = run.last_state.exists()
         print(f"interrupted ({'the last finished epoch is saved' if saved else 'before the first epoch ended'}); "
               f"continue with: mnistlab train --resume {run.path}", file=sys.stderr)
         raise
     except BaseException as error:
-        run.set_state("failed", error=str(error) or type(error).__name__, wall_seconds=_wall(run, started))
+        _record_state(run, "failed", error=str(error) or type(error).__name__, wall_seconds=_wall(run, started))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise MnistlabError(f"no space left on the disk that holds {run.path} ({error.strerror}); the checkpoints "
+                                f"of finished epochs are intact: free some space, then continue with: mnistlab train "
+                                f"--resume {run.path}") from None
         raise
-    history = _history(trainer)
-    vals = [r["val_accuracy"] for r in history if r.get("val_accuracy") is not None]
-    metrics = {**final, "best_val_accuracy": max(vals) if vals else None,
-               "best_epoch": next((c.best_epoch for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None),
-               "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
-               "model": config.model}
-    run.write_metrics(metrics)
-    _write_figures(run, trainer, dataset)
     run.set_state("finished", wall_seconds=_wall(run, started))
     return run
+
+
+def _record_state(run: RunFolder, state: str, **info) -> None:
+    """Record why a run ended, if the disk lets us: on a full disk it cannot, and the run then reads as
+    stopped (its process gone), resumable all the same."""
+    try:
+        run.set_state(state, **info)
+    except OSError:
+        pass
 
 
 def _history(trainer: Trainer) -> list[dict[str, float]]:

@@ -8,6 +8,7 @@ continues exactly where an uninterrupted one would be.
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -115,6 +116,20 @@ class Trainer:
         self.best_checkpoint: Path | None = None  # set by ModelCheckpoint; fit() tests this model
         self.stop_training = False
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        if self.ema is not None:
+            self._warn_if_ema_is_slow()
+
+    def _warn_if_ema_is_slow(self) -> None:
+        """The weight average starts from the first step's (nearly random) weights and keeps decay**steps of
+        them: a decay too slow for the run validates and tests a model that is still mostly noise."""
+        decay, steps = self.config.ema, len(self.batches)
+        first, last = decay ** steps, decay ** (steps * self.config.epochs)
+        if last > 0.01:
+            suggested = 0.01 ** (1 / (steps * self.config.epochs))
+            self.log(f"warning: ema {decay} averages over about {1 / (1 - decay):,.0f} steps, but this run makes "
+                     f"{steps * self.config.epochs:,} ({self.config.epochs} epochs of {steps}): after the first "
+                     f"epoch {first:.0%} of the average is still the initial weights, and {last:.0%} at the end; "
+                     f"choose ema <= {suggested:.4f}, or train longer")
 
     @property
     def eval_model(self) -> Classifier:
@@ -276,8 +291,11 @@ class Trainer:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except FileNotFoundError:
             raise MnistlabError(f"{path}: no saved training state; the run cannot be resumed") from None
-        except Exception as e:  # a truncated or foreign file
-            raise MnistlabError(f"{path}: unreadable training state ({e})") from None
+        except Exception as e:  # a truncated or foreign file, or a pickle of other objects (which never runs)
+            reason = str(e).splitlines()[0] if not isinstance(e, pickle.UnpicklingError) else \
+                "it holds objects other than tensors and numbers, which mnistlab never unpickles"
+            raise MnistlabError(f"{path}: unreadable training state ({reason}); the run cannot be resumed from it, "
+                                "train it again") from None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None:
