@@ -170,7 +170,11 @@ class RunFolder:
         return (self.path / self.SETTINGS).read_text()
 
     def command(self) -> str:
-        return (self.path / self.COMMAND).read_text().strip()
+        """The command line that started the run (what would repeat it, if a kill came before it was saved)."""
+        try:
+            return (self.path / self.COMMAND).read_text().strip()
+        except FileNotFoundError:
+            return f"mnistlab train --config {self.path / self.SETTINGS}"
 
     def history(self) -> list[dict[str, float]]:
         path = self.path / self.HISTORY

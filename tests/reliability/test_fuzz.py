@@ -21,3 +21,5 @@ def test_every_fuzzed_input_is_data_or_a_clear_error_within_500_mb():
         assert tally["valid"] > 0 and tally["errors"] > 0  # both outcomes were reached
     assert summary["peak_rss_mb"] < 500, summary["peak_rss_mb"]
     assert out.returncode == 0
+    print("\nfuzz: " + json.dumps({k: v if not isinstance(v, dict) else {n: v[n] for n in ("tried", "valid", "errors",
+                                   "failures")} for k, v in summary.items()}))

@@ -99,12 +99,14 @@ def load_dataset(
 
 
 def _download_missing(spec, folder: Path, missing: list[str]) -> None:
+    """Download what is missing; files without a published checksum must at least be whole IDX files."""
     from mnistlab.data.download import download_files
+    from mnistlab.data.idx import read_idx
 
     try:
-        download_files([m + ".gz" for m in missing], spec.mirrors, folder, spec.sha256)
-    except DataError as e:
-        raise DataError(_missing_message(spec.name, folder, missing, f"download failed ({e})")) from None
+        download_files([m + ".gz" for m in missing], spec.mirrors, folder, spec.sha256, check=read_idx)
+    except DataError as e:  # what arrived stays; the message names only what is still missing
+        raise DataError(_missing_message(spec.name, folder, missing_files(folder), f"download failed ({e})")) from None
 
 
 def _missing_message(name: str, folder: Path, missing: list[str], why: str) -> str:

@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from mnistlab._io import atomic_write
 from mnistlab.errors import DataError
@@ -23,14 +23,16 @@ class _Mismatch(Exception):
 
 
 
-def _fetch(url: str, dest: Path, expected_sha256: str | None, timeout: float, progress) -> None:
-    """Stream `url` into `dest` atomically; the file only appears if the whole body arrived and matches."""
+def _fetch(url: str, dest: Path, expected_sha256: str | None, timeout: float, progress,
+           check: Callable[[bytes, str], object] | None = None) -> None:
+    """Stream `url` into `dest` atomically; the file only appears if the whole body arrived and matches its
+    checksum or, where none is known, passes `check` (its content and name; it raises `DataError`)."""
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         task = progress.add_task(dest.name, total=total) if progress is not None else None
         try:
-            with atomic_write(dest) as f:
+            with atomic_write(dest, "w+b") as f:
                 received = 0
                 try:
                     while chunk := response.read(_CHUNK):
@@ -45,6 +47,12 @@ def _fetch(url: str, dest: Path, expected_sha256: str | None, timeout: float, pr
                     raise urllib.error.URLError(f"connection closed after {received} of {total} bytes")
                 if expected_sha256 and digest.hexdigest() != expected_sha256:
                     raise _Mismatch(f"SHA-256 {digest.hexdigest()} does not match the published {expected_sha256}")
+                if not expected_sha256 and check is not None:
+                    f.seek(0)
+                    try:
+                        check(f.read(), dest.name)
+                    except DataError as e:
+                        raise _Mismatch(f"no checksum is known, and the file is not whole: {e}") from None
         finally:
             if task is not None:
                 progress.remove_task(task)
@@ -58,8 +66,12 @@ def download_files(
     retries: int = 2,
     timeout: float = 30.0,
     show_progress: bool | None = None,
+    check: Callable[[bytes, str], object] | None = None,
 ) -> list[Path]:
     """Download each file name from the first mirror that serves it intact, into `dest_dir`.
+
+    Intact: its SHA-256 matches `sha256[name]`, or, for a file without one, its content passes `check`
+    (a callable of the content and the name that raises `DataError`, e.g. an IDX length check).
 
     Each mirror is tried `retries` times (network errors back off briefly; a checksum mismatch moves on to
     the next mirror at once). Raises `DataError` listing what every mirror answered when none worked.
@@ -80,7 +92,8 @@ def download_files(
     try:
         for name in files:
             failures: list[str] = []
-            if not _download_one(name, mirrors, dest_dir, sha256.get(name), retries, timeout, progress, failures):
+            if not _download_one(name, mirrors, dest_dir, sha256.get(name), retries, timeout, progress, failures,
+                                 check):
                 raise DataError(f"could not download {name} into {dest_dir}: " + "; ".join(failures))
             done.append(dest_dir / name)
     finally:
@@ -89,13 +102,13 @@ def download_files(
     return done
 
 
-def _download_one(name, mirrors, dest_dir, expected, retries, timeout, progress, failures) -> bool:
+def _download_one(name, mirrors, dest_dir, expected, retries, timeout, progress, failures, check) -> bool:
     """Try every mirror in turn; record each failure; True once one file arrived intact."""
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
         for attempt in range(1, retries + 1):
             try:
-                _fetch(url, dest_dir / name, expected, timeout, progress)
+                _fetch(url, dest_dir / name, expected, timeout, progress, check)
                 return True
             except _Mismatch as e:
                 failures.append(f"{url}: {e}")

@@ -96,12 +96,13 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
 
 
 def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Sequence[Callback] = ()) -> RunFolder:
-    """Continue an interrupted run from its last checkpoint, in its own folder."""
+    """Continue an interrupted or stopped run from its last checkpoint, in its own folder."""
     run = RunFolder.open(run_path)
-    if run.state() == "finished":
+    state, status = run.state(), run.status()
+    if state == "finished":
         raise MnistlabError(f"{run.path} has already finished; train a new run instead")
-    if run.state() == "running":
-        status = run.status()
+    # a run said to be running by this very process ended without a word (a full disk kept it from saying so)
+    if state == "running" and status.get("pid") != os.getpid():
         raise MnistlabError(f"{run.path} is still training (process {status.get('pid')} on {status.get('host')}); "
                             "stop it first, or wait for it to finish")
     config = from_dict(TrainConfig, run.settings())
