@@ -210,11 +210,19 @@ def cmd_plot(args) -> None:
     print(f"wrote {path}")
 
 
+def _pixels(megapixels: float) -> int:
+    if megapixels <= 0:
+        raise MnistlabError(f"--max-megapixels must be positive, got {megapixels}")
+    return int(megapixels * 1e6)
+
+
 def cmd_predict(args) -> None:
+    from mnistlab.data.inputs import InputLimits
     from mnistlab.predict import predict_files
 
     predictor = _predictor(args.run, args.runs_dir)
-    results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess, args.tta)
+    results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess, args.tta,
+                            InputLimits(max_pixels=_pixels(args.max_megapixels)))
     if args.json:
         _print_json(results)
     else:
@@ -260,9 +268,11 @@ def cmd_report(args) -> None:
 
 def cmd_serve(args) -> None:
     from mnistlab.runs import find_run_path
-    from mnistlab.serve import serve
+    from mnistlab.serve import SERVER_LIMITS, serve
 
-    serve(find_run_path(args.run, args.runs_dir), args.host, args.port, args.device, int(args.max_upload_mb * 2**20))
+    limits = dataclasses.replace(SERVER_LIMITS, max_pixels=_pixels(args.max_megapixels))
+    serve(find_run_path(args.run, args.runs_dir), args.host, args.port, args.device, int(args.max_upload_mb * 2**20),
+          limits)
 
 
 # ---------------------------------------------------------------- recipes
@@ -371,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
     p.add_argument("files", nargs="+", metavar="FILE", help="a picture, .npy or IDX file, or a folder of them")
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--max-megapixels", type=float, default=25,
+                   help="refuse pictures larger than this, before decoding them (default 25)")
     p.add_argument("--no-preprocess", action="store_true",
                    help="feed pictures' pixels as they are (no invert, crop, resize, centring)")
     p.add_argument("--tta", action="store_true", help=TTA_HELP)
@@ -399,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--max-upload-mb", type=float, default=10, help="largest request, in MiB (default 10)")
+    p.add_argument("--max-megapixels", type=float, default=16,
+                   help="refuse uploaded pictures larger than this, before decoding them (default 16)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("recipes", help="list the recipes with their published figures, or show one's settings")

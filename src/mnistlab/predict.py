@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from mnistlab.data.inputs import INPUT_KINDS, expand_folders, images_from_file
+from mnistlab.data.inputs import INPUT_KINDS, InputLimits, expand_folders, images_from_file
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits, tta_logits
@@ -114,9 +114,10 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
 
 
 def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_k: int = 3,
-                  preprocess: bool = True, tta: bool = False) -> list[dict[str, Any]]:
+                  preprocess: bool = True, tta: bool = False, limits: InputLimits = InputLimits()
+                  ) -> list[dict[str, Any]]:
     """One result per file (a folder stands for the files in it): its predictions (one per image in the
-    file) or its error; a bad file does not stop the others."""
+    file) or its error; a bad file does not stop the others. Each file is read within `limits`."""
     check_top_k(top_k)  # before any file is read: one error, not one per file
     results = []
     for path in expand_folders(paths):
@@ -124,7 +125,7 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_
             results.append({"file": str(path), "error": f"{path}: the folder holds no {INPUT_KINDS}"})
             continue
         try:
-            images = images_from_file(path, predictor.image_shape, preprocess)
+            images = images_from_file(path, predictor.image_shape, preprocess, limits)
         except MnistlabError as e:
             results.append({"file": str(path), "error": str(e)})
             continue

@@ -90,3 +90,20 @@ def test_good_files_still_read(digit_png, mnist):
     assert read(digit_png, "digit.png").shape == (1, 28, 28)
     assert read(encode_idx(mnist.test_images[:3]), "three-idx").shape == (3, 28, 28)
     assert read(npy(mnist.test_images[:3].astype(np.float32)), "three.npy").dtype == np.float32
+
+
+def test_predict_answers_the_good_files_beside_hostile_ones(mnist_runs, digit_png, tmp_path, capsys):
+    from mnistlab.cli import main
+
+    (tmp_path / "a-digit.png").write_bytes(digit_png)
+    (tmp_path / "b-huge.npy").write_bytes(npy_declaring((10**6, 10**6)))
+    (tmp_path / "c-bomb-idx.gz").write_bytes(gzip_bomb(idx_header(0x08, (10, 28, 28)), 64 * 2**20))
+    (tmp_path / "d-photo.png").write_bytes(png_declaring(3000, 3000))
+    run = str(mnist_runs[0].path)
+    with pytest.raises(SystemExit) as failed:  # some files failed: exit 1, after every file was answered
+        main(["predict", run, str(tmp_path), "--max-megapixels", "5"])
+    assert failed.value.code == 1
+    out, err = capsys.readouterr()
+    assert "a-digit.png:" in out and err.count("mnistlab: error:") == 3
+    assert "declares shape (1000000, 1000000)" in err and "trailing bytes" in err and "3000x3000 pixels" in err
+    assert main(["predict", run, str(tmp_path / "a-digit.png"), "--max-megapixels", "0"]) == 2

@@ -3,6 +3,6 @@ pip install 'mnistlab[serve]'. Static files for pages served beside the API go i
 package data.
 """
 
-from mnistlab.serve.app import create_app, describe_predictor, serve
+from mnistlab.serve.app import SERVER_LIMITS, create_app, describe_predictor, serve
 
-__all__ = ["create_app", "describe_predictor", "serve"]
+__all__ = ["SERVER_LIMITS", "create_app", "describe_predictor", "serve"]
