@@ -32,6 +32,28 @@ def data_root() -> Path:
     return DATA_ROOT
 
 
+@pytest.fixture
+def http_mirror():
+    """start(directory, handler) serves `directory` on 127.0.0.1 with a SimpleHTTPRequestHandler subclass
+    and returns its URL; every server stops after the test."""
+    import http.server
+    import threading
+    from functools import partial
+
+    servers = []
+
+    def start(directory, handler=http.server.SimpleHTTPRequestHandler) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session")
 def mnist(data_root):
     from mnistlab.data import load_dataset

@@ -39,6 +39,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+def read_json(path: str | os.PathLike, missing: str, hint: str = "") -> Any:
+    """A JSON file's content; a missing file raises MnistlabError(`missing`), a damaged one (not JSON, not
+    text) an error that names the file, with `hint` (what to do) after it."""
+    from mnistlab.errors import MnistlabError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise MnistlabError(missing) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MnistlabError(f"{path}: not valid JSON ({e}){hint}") from None
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_write(path, "w") as f:
         f.write(text)

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnistlab._io import write_json, write_text
+from mnistlab._io import read_json, write_json, write_text
 from mnistlab.errors import MnistlabError
 
 STATES = ("running", "finished", "interrupted", "failed")  # as written; "stopped" is read (see RunFolder.state)
@@ -50,8 +50,8 @@ def figure_path(folder: str | os.PathLike, figure: str, split: str = "test") -> 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads(path.read_bytes())
+    except (FileNotFoundError, ValueError):  # missing, or damaged (not JSON, not text): nothing is known
         return {}
 
 
@@ -214,12 +214,7 @@ class EnsembleFolder:
 
     def spec(self) -> dict[str, Any]:
         path = self.path / self.SPEC
-        try:
-            spec = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise MnistlabError(f"{self.path} is not an ensemble folder (no {self.SPEC})") from None
-        except json.JSONDecodeError as e:
-            raise MnistlabError(f"{path}: not valid JSON ({e}); make the ensemble again") from None
+        spec = read_json(path, f"{self.path} is not an ensemble folder (no {self.SPEC})", "; make the ensemble again")
         if not isinstance(spec, dict) or not isinstance(spec.get("members"), list):
             raise MnistlabError(f"{path}: not an mnistlab ensemble description (no list of members)")
         return spec

@@ -3,8 +3,6 @@
 import hashlib
 import http.server
 import socket
-import threading
-from functools import partial
 
 import pytest
 
@@ -31,20 +29,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def serve(data_root):
-    servers = []
-
+def serve(http_mirror):
     def start(directory, truncate=False):
-        handler = type("H", (_Handler,), {"truncate": truncate})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
+        return http_mirror(directory, type("H", (_Handler,), {"truncate": truncate}))
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def _dead_mirror() -> str:

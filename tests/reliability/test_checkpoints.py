@@ -44,6 +44,13 @@ def test_a_damaged_description_is_one_clear_error_before_anything_large(checkpoi
         mnistlab.load(path)
 
 
+def test_a_description_that_is_not_text_is_a_clear_error(checkpoint):
+    path, _ = checkpoint
+    path.with_suffix(".json").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(MnistlabError, match="best.json: not valid JSON"):
+        mnistlab.load(path)
+
+
 def test_damaged_weights_are_a_clear_error(checkpoint):
     path, _ = checkpoint
     data = path.read_bytes()

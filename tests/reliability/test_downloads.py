@@ -3,8 +3,6 @@ appears only when it arrived whole, and the error names only what is still missi
 
 import http.server
 import shutil
-import threading
-from functools import partial
 
 import pytest
 
@@ -37,20 +35,11 @@ class NoLengthHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def mirror():
-    servers = []
-
+def mirror(http_mirror):
     def start(directory, cut=()):
-        handler = type("H", (NoLengthHandler,), {"cut": tuple(cut)})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
+        return http_mirror(directory, type("H", (NoLengthHandler,), {"cut": tuple(cut)}))
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def test_a_short_download_without_checksum_or_length_is_not_kept(mirror, data_root, tmp_path, monkeypatch):

@@ -31,29 +31,38 @@ def comparable(rows):
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory, data_root):
     runs = tmp_path_factory.mktemp("whole")
-    started = time.perf_counter()
     process = mnistlab("train", *TRAIN, "--runs-dir", str(runs))
     out, _ = process.communicate(timeout=600)
     assert process.returncode == 0, out
-    return RunFolder.open(runs / "mnist-mlp-1"), time.perf_counter() - started
+    return RunFolder.open(runs / "mnist-mlp-1")
+
+
+def wait_for_the_run_folder(runs, process) -> RunFolder | None:
+    """The run folder once its state is written (the data loaded, training about to start)."""
+    for _ in range(1200):
+        status = list(runs.glob("mnist-mlp-*/run.json")) if runs.is_dir() else []
+        if status:
+            return RunFolder(status[0].parent)
+        if process.poll() is not None:
+            return None
+        time.sleep(0.05)
+    return None
 
 
 def test_kill_9_anywhere_then_resume_ends_bit_identical(whole, tmp_path):
-    reference, seconds = whole
+    reference = whole
     expected = load_file(reference.checkpoint("last"))
+    seconds = reference.status()["wall_seconds"]  # from the run folder's start to its last write
     rng = random.Random(20)
     resumed = 0
     for kill in range(KILLS):
         runs = tmp_path / f"kill-{kill}"
         process = mnistlab("train", *TRAIN, "--runs-dir", str(runs))
-        time.sleep(rng.uniform(0.3, 1.0) * seconds)  # anywhere from start-up to the last epoch's writes
+        run = wait_for_the_run_folder(runs, process)
+        time.sleep(rng.uniform(0, seconds))  # anywhere in the training, its checkpoint writes included
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=60)
-        folders = list(runs.glob("mnist-mlp-*")) if runs.is_dir() else []
-        if not folders:  # killed before the run folder existed: nothing to resume, nothing left behind
-            continue
-        run = RunFolder(folders[0])
-        if run.state() == "finished":  # it ended before the kill
+        if run is None or run.state() == "finished":  # it ended before the kill: nothing to resume
             continue
         assert run.state() in ("stopped", "unknown"), run.status()  # kill -9 leaves no word: read as stopped
         process = mnistlab("train", "--resume", str(run.path))

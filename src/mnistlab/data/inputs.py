@@ -20,6 +20,7 @@ import numpy as np
 
 from mnistlab.errors import DataError
 
+MAX_SIDE = 2048  # pixels: larger pictures are reduced to this as they are read (see _shrink)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 INPUT_KINDS = "PNG, JPEG, BMP, .npy or IDX files"
 
@@ -58,7 +59,9 @@ def read_image(data: bytes, name: str, limits: InputLimits = InputLimits()) -> n
             if getattr(image, "n_frames", 1) > 1:
                 raise DataError(f"{name}: an animation of {image.n_frames} frames; save the frame you mean as "
                                 "a picture of its own (PNG)")
+            image.draft("L", (MAX_SIDE, MAX_SIDE))  # a JPEG decodes at a fraction of its size where that is enough
             image.load()
+            image = _shrink(image)
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
                 paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -70,6 +73,19 @@ def read_image(data: bytes, name: str, limits: InputLimits = InputLimits()) -> n
         raise DataError(f"{name}: not a readable image (no picture format that Pillow knows, or damaged)") from None
     except Exception as e:  # Pillow's parsers raise many kinds on a damaged file (OSError, SyntaxError, TypeError...)
         raise DataError(f"{name}: not a readable image ({e.__class__.__name__}: {e})") from None
+
+
+def _shrink(image):
+    """A picture larger than MAX_SIDE on its long side, reduced by a whole factor (box averages): MNIST-style
+    preprocessing ends in a 20x20 box, and the copies that converting a large picture makes are what costs
+    memory (a 16-megapixel RGBA photo: 64 MB each)."""
+    factor = math.ceil(max(image.size) / MAX_SIDE)
+    if factor <= 1:
+        return image
+    alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGBA" if alpha else "L")
+    return image.reduce(factor)
 
 
 def read_npy(data: bytes, name: str, limits: InputLimits = InputLimits()) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mnistlab._io import atomic_write, write_json
+from mnistlab._io import atomic_write, read_json, write_json
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.registry import create_model
@@ -47,12 +47,7 @@ def copy_checkpoint(source: str | os.PathLike, destination: str | os.PathLike) -
 
 def read_model_meta(path: str | os.PathLike) -> dict[str, Any]:
     meta_path = Path(path).with_suffix(".json")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise MnistlabError(f"{meta_path}: model description not found (it is saved beside the weights)") from None
-    except json.JSONDecodeError as e:
-        raise MnistlabError(f"{meta_path}: not valid JSON ({e})") from None
+    meta = read_json(meta_path, f"{meta_path}: model description not found (it is saved beside the weights)")
     if not isinstance(meta, dict) or "model" not in meta:
         raise MnistlabError(f"{meta_path}: not an mnistlab model description (no 'model' entry)")
     return meta
