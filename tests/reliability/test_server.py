@@ -17,6 +17,7 @@ from hostile import gzip_bomb, idx_header, npy_declaring, png_declaring
 REQUESTS = 240  # bounded: count and time
 CONCURRENT = 8
 DEADLINE_SECONDS = 180
+IDLE_CONNECTIONS = 32  # opened and never used, held through the whole load
 
 
 def rss_mb(pid: int) -> float:
@@ -79,6 +80,8 @@ def test_bombs_and_oversized_declarations_get_4xx_while_good_requests_keep_flowi
         for _ in range(20):  # warm up: the memory a served model settles at
             assert good()[1] == 200
         before = rss_mb(pid)
+        host, port = url.removeprefix("http://").split(":")
+        idle = [socket.create_connection((host, int(port))) for _ in range(IDLE_CONNECTIONS)]  # clients that stall
         names = list(hostile)
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(CONCURRENT) as pool:
@@ -90,13 +93,16 @@ def test_bombs_and_oversized_declarations_get_4xx_while_good_requests_keep_flowi
         assert many.status_code == 413 and "at most 64" in many.text
         time.sleep(1)
         after = rss_mb(pid)
+        for connection in idle:
+            connection.close()
     goods = [r for r in results if r[0] == "good"]
     bads = [r for r in results if r[0] != "good"]
     assert all(status == 200 for _, status, _ in goods)
     assert all(400 <= status < 500 for _, status, _ in bads), sorted({(n, s) for n, s, _ in bads if s >= 500})
     slowest = max(seconds for _, _, seconds in goods)
     print(f"\nserver: {len(goods)} good requests (slowest {slowest:.3f} s), {len(bads)} hostile (4xx: "
-          f"{sum(400 <= s < 500 for _, s, _ in bads)}), RSS {before:.0f} MB -> {after:.0f} MB")
+          f"{sum(400 <= s < 500 for _, s, _ in bads)}), {IDLE_CONNECTIONS} stalled connections held open, "
+          f"RSS {before:.0f} MB -> {after:.0f} MB")
     assert slowest < 1.0, f"a good request took {slowest:.2f} s"
     assert after - before < 50, f"RSS {before:.0f} MB -> {after:.0f} MB"
     assert httpx.get(f"{url}/health").status_code == 200
