@@ -52,14 +52,19 @@ def wait_for_the_run_folder(runs, process) -> RunFolder | None:
 def test_kill_9_anywhere_then_resume_ends_bit_identical(whole, tmp_path):
     reference = whole
     expected = load_file(reference.checkpoint("last"))
-    seconds = reference.status()["wall_seconds"]  # from the run folder's start to its last write
+    epochs = len(reference.history())
+    epoch_seconds = reference.status()["wall_seconds"] / epochs  # an epoch with its checkpoint writes
     rng = random.Random(20)
     resumed = 0
     for kill in range(KILLS):
         runs = tmp_path / f"kill-{kill}"
         process = mnistlab("train", *TRAIN, "--runs-dir", str(runs))
         run = wait_for_the_run_folder(runs, process)
-        time.sleep(rng.uniform(0, seconds))  # anywhere in the training, its checkpoint writes included
+        # a random moment of a random epoch: after `done` epochs have finished, somewhere in the next one
+        done = rng.randrange(epochs)
+        while run is not None and len(run.history()) < done and process.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, epoch_seconds))
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=60)
         if run is None or run.state() == "finished":  # it ended before the kill: nothing to resume
