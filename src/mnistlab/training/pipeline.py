@@ -101,7 +101,8 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
     state, status = run.state(), run.status()
     if state == "finished":
         raise MnistlabError(f"{run.path} has already finished; train a new run instead")
-    # a run said to be running by this very process ended without a word (a full disk kept it from saying so)
+    # another live process trains it; this process's own pid means one of its runs ended without a word (a full
+    # disk kept it from recording that), so it may go on
     if state == "running" and status.get("pid") != os.getpid():
         raise MnistlabError(f"{run.path} is still training (process {status.get('pid')} on {status.get('host')}); "
                             "stop it first, or wait for it to finish")
