@@ -5,6 +5,7 @@
         command.txt        the exact command line
         environment.json   versions, device, git commit
         run.json           state (running, finished, interrupted, failed), times, error, the training process
+                           (pid, host) and its heartbeat (the end of its last epoch)
         history.csv        one row per epoch
         metrics.json       final metrics (test loss and accuracy of the best checkpoint, ...)
         checkpoints/       best.* and last.* (safetensors + JSON, see models/io.py), last-state.pt (for --resume)

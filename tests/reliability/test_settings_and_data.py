@@ -70,6 +70,7 @@ def test_a_killed_run_reads_as_stopped(tmp_path, data_root, capsys):
                                         "tta": False}), tmp_path, progress="quiet")
     run.set_state("running")  # as a kill -9 leaves it...
     status = json.loads((run.path / RunFolder.STATUS).read_text())
+    assert {"pid", "host", "heartbeat"} <= set(status)  # the process, and when it last finished an epoch
     (run.path / RunFolder.STATUS).write_text(json.dumps({**status, "pid": 2**22 + 7}))  # ...by a process now gone
     assert run.state() == "stopped" and list_runs(tmp_path)[0]["state"] == "stopped"
     assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
