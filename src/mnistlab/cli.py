@@ -51,13 +51,13 @@ def cmd_data_show(args) -> None:
         from mnistlab.data.augment import preview_augmentation
 
         augmented = preview_augmentation(images[indices[0]], args.augment, copies=args.copies, seed=args.seed)
-        path = plots.augmentation_preview(images[indices[0]], augmented, f"augment {args.augment}", args.out,
+        plots.augmentation_preview(images[indices[0]], augmented, f"augment {args.augment}", args.out,
                                           f"{dataset.name} {args.split} #{indices[0]} "
                                           f"({dataset.class_names[labels[indices[0]]]}): {args.augment}")
     else:
-        path = plots.sample_grid(images[indices], labels[indices], dataset.class_names, args.out,
+        plots.sample_grid(images[indices], labels[indices], dataset.class_names, args.out,
                                  f"{dataset.name} ({args.split})", indices)
-    print(f"wrote {path}")
+    print(f"wrote {args.out}")
 
 
 # ---------------------------------------------------------------- models
@@ -206,8 +206,8 @@ def cmd_plot(args) -> None:
     from mnistlab.runs import resolve_run
 
     runs = [resolve_run(r, args.runs_dir) for r in args.runs]
-    path = plots.training_curves({r.name: r.history() for r in runs}, args.out)
-    print(f"wrote {path}")
+    plots.training_curves({r.name: r.history() for r in runs}, args.out)
+    print(f"wrote {args.out}")
 
 
 def _pixels(megapixels: float) -> int:

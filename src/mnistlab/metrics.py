@@ -49,12 +49,12 @@ def write_metric_figures(result: dict[str, Any], proba: np.ndarray, images: np.n
     `split`, as figures in `out_dir`; returns {figure: path}."""
     from mnistlab import plots
 
-    figures = {"confusion": str(plots.confusion_matrix_plot(np.array(result["confusion_matrix"]), class_names,
-                                                            figure_path(out_dir, "confusion", split),
-                                                            f"Confusion matrix {title}"))}
+    figures = {"confusion": figure_path(out_dir, "confusion", split)}
+    plots.confusion_matrix_plot(np.array(result["confusion_matrix"]), class_names, figures["confusion"],
+                                f"Confusion matrix {title}")
     worst = worst_mistakes(proba, labels)
     if len(worst):
-        figures["mistakes"] = str(plots.mistakes_grid(
-            images[worst], labels[worst], proba[worst].argmax(1), proba[worst].max(1), class_names,
-            figure_path(out_dir, "mistakes", split), f"Most confident mistakes {title}"))
-    return figures
+        figures["mistakes"] = figure_path(out_dir, "mistakes", split)
+        plots.mistakes_grid(images[worst], labels[worst], proba[worst].argmax(1), proba[worst].max(1), class_names,
+                            figures["mistakes"], f"Most confident mistakes {title}")
+    return {name: str(path) for name, path in figures.items()}

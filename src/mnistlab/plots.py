@@ -1,6 +1,8 @@
 """Pictures: sample grids, augmentation previews, training curves, confusion matrices and mistakes.
 
-Every function writes a PNG atomically and returns its path; matplotlib runs headless (Agg).
+Every function returns a matplotlib `Figure` (a notebook shows it inline) and, given `out`, also writes it
+as a PNG atomically. Figures are made without pyplot, so the user's matplotlib backend and pyplot's list of
+open figures are never touched.
 """
 
 from __future__ import annotations
@@ -8,43 +10,40 @@ from __future__ import annotations
 import io
 import math
 import os
-from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mnistlab._io import atomic_write
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _save(fig, out: str | os.PathLike) -> Path:
-    """Write `fig` as PNG to `out`, atomically."""
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    with atomic_write(out) as f:
-        f.write(buffer.getvalue())
-    return Path(out)
+def _figure(figsize: tuple[float, float]) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
 
 
-def image_grid(images: np.ndarray, titles: Sequence[str], out: str | os.PathLike, title: str = "",
-               columns: int = 0, title_colors: Sequence[str] | None = None):
+def _save(fig: Figure, out: str | os.PathLike | None) -> Figure:
+    """Write `fig` as PNG to `out` (atomically), when given; returns the figure."""
+    if out is not None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        with atomic_write(out) as f:
+            f.write(buffer.getvalue())
+    return fig
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], out: str | os.PathLike | None = None, title: str = "",
+               columns: int = 0, title_colors: Sequence[str] | None = None) -> Figure:
     """A grid of grey images (N, H, W) uint8, each with a caption."""
-    plt = _pyplot()
     n = len(images)
     columns = columns or min(n, max(1, math.ceil(math.sqrt(n))))
     rows = max(1, math.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.7 * rows + (0.4 if title else 0)),
-                             squeeze=False)
+    fig = _figure((1.5 * columns, 1.7 * rows + (0.4 if title else 0)))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -55,25 +54,26 @@ def image_grid(images: np.ndarray, titles: Sequence[str], out: str | os.PathLike
     return _save(fig, out)
 
 
-def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], out, title: str = "",
-                indices: Sequence[int] | None = None):
+def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                out: str | os.PathLike | None = None, title: str = "", indices: Sequence[int] | None = None) -> Figure:
     """Labelled samples: caption "index: class name"."""
     indices = list(indices) if indices is not None else list(range(len(images)))
     captions = [f"#{i}: {class_names[int(labels[k])]}" for k, i in enumerate(indices)]
     return image_grid(images, captions, out, title)
 
 
-def augmentation_preview(original: np.ndarray, augmented: np.ndarray, caption: str, out, title: str = ""):
+def augmentation_preview(original: np.ndarray, augmented: np.ndarray, caption: str,
+                         out: str | os.PathLike | None = None, title: str = "") -> Figure:
     """One image (H, W) beside its augmented copies (K, H, W)."""
     images = np.concatenate([original[None], augmented])
     return image_grid(images, ["original"] + [f"augmented {i + 1}" for i in range(len(augmented))], out,
                       title or caption)
 
 
-def training_curves(histories: dict[str, list[dict]], out):
+def training_curves(histories: dict[str, list[dict]], out: str | os.PathLike | None = None) -> Figure:
     """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or several runs."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = _figure((11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for i, (name, rows) in enumerate(histories.items()):
         color = f"C{i % 10}"
         epochs = [r["epoch"] for r in rows]
@@ -96,11 +96,12 @@ def training_curves(histories: dict[str, list[dict]], out):
     return _save(fig, out)
 
 
-def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], out, title: str = "Confusion matrix"):
+def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], out: str | os.PathLike | None = None,
+                          title: str = "Confusion matrix") -> Figure:
     """Counts, true class by row and predicted class by column."""
-    plt = _pyplot()
     k = len(class_names)
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 0.8 + 0.55 * k))
+    fig = _figure((1 + 0.6 * k, 0.8 + 0.55 * k))
+    ax = fig.subplots()
     ax.imshow(np.log1p(matrix), cmap="Blues")
     for t in range(k):
         for p in range(k):
@@ -116,7 +117,8 @@ def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], out, t
 
 
 def mistakes_grid(images: np.ndarray, true: Sequence[int], predicted: Sequence[int], confidence: Sequence[float],
-                  class_names: Sequence[str], out, title: str = "Most confident mistakes"):
+                  class_names: Sequence[str], out: str | os.PathLike | None = None,
+                  title: str = "Most confident mistakes") -> Figure:
     captions = [f"true {class_names[t]}\npred {class_names[p]} {c:.0%}"
                 for t, p, c in zip(true, predicted, confidence)]
     return image_grid(images, captions, out, title, title_colors=["firebrick"] * len(images))

@@ -73,7 +73,8 @@ def _run_sections(run: RunFolder) -> tuple[str, str]:
     """(before the test figures: command and curves; after them: final metrics and settings)."""
     from mnistlab import plots
 
-    curves = plots.training_curves({run.name: run.history()}, figure_path(run.path, "curves"))
+    curves = figure_path(run.path, "curves")
+    plots.training_curves({run.name: run.history()}, curves)
     return (f"<h2>Command</h2><pre>{html.escape(run.command())}</pre>\n"
             f"<h2>Training curves</h2>{_img(curves)}",
             f"<h2>Final metrics</h2><pre>{html.escape(json.dumps(run.metrics(), indent=2))}</pre>\n"
@@ -91,7 +92,8 @@ def _ensemble_sections(ensemble: EnsembleFolder, result: dict) -> tuple[str, str
     runs = [RunFolder(s) for s in spec["sources"] if RunFolder(s).exists()]
     curves = ""
     if runs:
-        figure = plots.training_curves({r.name: r.history() for r in runs}, figure_path(ensemble.path, "curves"))
+        figure = figure_path(ensemble.path, "curves")
+        plots.training_curves({r.name: r.history() for r in runs}, figure)
         curves = f"<h2>Training curves of the members</h2>{_img(figure)}"
     members = (f"<h2>Members</h2><table><tr><th>#</th><th>trained in</th><th>model</th><th>test accuracy</th></tr>"
                f"{rows}</table>\n{curves}")

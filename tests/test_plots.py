@@ -1,0 +1,44 @@
+"""Plots return Figures (a notebook shows them inline), write PNGs only when asked, and leave the user's
+matplotlib backend and pyplot's open figures alone."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+
+def test_every_plot_returns_a_figure_and_saves_only_when_given_a_path(tmp_path):
+    from matplotlib.figure import Figure
+
+    from mnistlab import plots
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.92}]
+    made = [plots.sample_grid(images, np.arange(4), [str(i) for i in range(10)]),
+            plots.training_curves({"run": rows}),
+            plots.confusion_matrix_plot(np.eye(3, dtype=int) * 5, ["a", "b", "c"]),
+            plots.mistakes_grid(images[:2], [1, 2], [2, 1], [0.9, 0.8], [str(i) for i in range(10)])]
+    assert all(isinstance(fig, Figure) for fig in made) and not list(tmp_path.iterdir())
+    fig = plots.training_curves({"run": rows}, tmp_path / "curves.png")
+    assert isinstance(fig, Figure) and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_users_backend_is_the_same_before_and_after(mnist_runs, tmp_path):
+    code = f"""
+import matplotlib
+matplotlib.use("svg")  # a backend of the user's own choosing
+import matplotlib.pyplot as plt
+import mnistlab
+from mnistlab import plots
+from mnistlab.cli import main
+from mnistlab.training import build_config, train
+run = train(build_config(overrides={{"model": "linear", "subset": 600, "epochs": 1, "tensorboard": False}}),
+            {str(tmp_path)!r}, progress="quiet")
+main(["evaluate", {str(mnist_runs[0].path)!r}, "--out", {str(tmp_path / "figures")!r}])
+main(["report", str(run.path)])
+plots.training_curves({{"run": run.history()}})
+print(matplotlib.get_backend(), len(plt.get_fignums()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["svg", "0"]
