@@ -106,3 +106,19 @@ def test_every_setting_is_a_flag_with_its_help():
     assert _train_overrides(args) == {"min_delta": 0.01, "restore_best": False, "data_dir": "d",
                                       "model_options": {"hidden": [64], "dropout": 0.1},
                                       "augment": {"rotate": 5, "zoom": 0.1}}
+
+
+def test_train_json_and_resume_flags(tmp_path, capsys):
+    import json
+
+    args = ["train", "--model", "linear", "--subset", "600", "--epochs", "1", "--no-tensorboard", "--no-tta",
+            "--runs-dir", str(tmp_path), "--quiet"]
+    assert main([*args, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["state"] == "finished" and printed["metrics"]["epochs"] == 1
+    run = printed["run"]
+    assert main(["train", "--resume", run, "--epochs", "2", "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["epochs"] == 2
+    assert main(["train", "--resume", run, "--epochs", "3", "--lr", "0.5"]) == 2
+    assert "lr cannot change when a run is resumed" in capsys.readouterr().err
+    assert main(["train", "--resume", run, "--recipe", "fast"]) == 2

@@ -137,7 +137,9 @@ def cmd_train(args) -> None:
 
     progress = "quiet" if args.quiet else args.progress
     if args.resume:
-        run = training.resume(args.resume, progress=progress)
+        if args.recipe or args.config:
+            raise MnistlabError("--resume goes on with the run's own settings; --recipe and --config start a new run")
+        run = training.resume(args.resume, progress=progress, changes=_train_overrides(args))
     else:
         if args.recipe:
             from mnistlab.recipes import load_recipe
@@ -155,6 +157,8 @@ def cmd_train(args) -> None:
             return print(to_toml(config), end="")
         run = training.train(config, args.runs_dir, args.name, progress)
     metrics = run.metrics()
+    if args.json:
+        return _print_json({"run": str(run.path), "state": run.state(), "metrics": metrics})
     tta = (f"  with test-time augmentation {metrics['test_accuracy_tta']:.4f}"
            if "test_accuracy_tta" in metrics else "")
     print(f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}  "
@@ -344,11 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a zoo model. Settings: defaults <- --recipe <- --config TOML <- flags.")
     p.add_argument("--config", help="TOML settings file (a run's settings.toml repeats that run)")
     p.add_argument("--recipe", help="a named recipe (`mnistlab recipes`) or a recipe TOML file")
-    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted or stopped run from its last checkpoint; "
+                   "with --epochs N, train a run (finished or not) to N epochs")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default: runs)")
     p.add_argument("--name", help="run name (default: DATASET-MODEL); the folder is NAME-<n>")
     p.add_argument("--print-settings", action="store_true",
                    help="print every setting this would train with (as settings.toml) and stop")
+    p.add_argument("--json", action="store_true", help="print the run folder and its final metrics as JSON")
     g = _add_setting_flags(p)["engine"]
     g.add_argument("--progress", choices=choices.PROGRESS_MODES, default="auto")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")

@@ -126,10 +126,14 @@ class RunFolder:
     def write_start(self, settings_toml: str, command: str, device: str) -> None:
         from mnistlab.devices import environment
 
-        write_text(self.path / self.SETTINGS, settings_toml)
+        self.write_settings(settings_toml)
         write_text(self.path / self.COMMAND, command + "\n")
         write_json(self.path / self.ENVIRONMENT, environment(device))
         self.set_state("running", started=time.time())
+
+    def write_settings(self, settings_toml: str) -> None:
+        """Replace the recorded settings (a resume that trains the run further changes its epochs)."""
+        write_text(self.path / self.SETTINGS, settings_toml)
 
     def set_state(self, state: str, **info: Any) -> None:
         """Record the run's state; a running one records its process (pid and host), so that a run whose

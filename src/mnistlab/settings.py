@@ -26,6 +26,10 @@ from mnistlab.choices import (
 from mnistlab.errors import ConfigError
 
 CLI_GROUPS = ("what", "optimization", "validation and callbacks", "engine")
+# what may change when a run is resumed (`--resume RUN --epochs N` trains it further); the rest would make it
+# another run: start one from its weights with init_from
+RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "tta", "eval_batch_size", "device",
+                      "data_dir")
 
 
 def setting(default: Any = dataclasses.MISSING, *, help: str, group: str, choices: tuple[str, ...] = (),
@@ -85,6 +89,10 @@ class TrainConfig:
         default_factory=dict, group="what", flags=("--option", "-o"), metavar="KEY=VALUE",
         help="a model option, e.g. -o hidden=[128,64] -o dropout=0.2 (repeatable)")
     subset: int = setting(0, group="what", help="train on the first N training images only (0: all); for quick checks")
+    init_from: str | None = setting(
+        None, group="what", metavar="RUN",
+        help="start from the weights (and normalization) of this run's best checkpoint, or of a checkpoint file; "
+             "the model is that run's unless --model says otherwise, and must have the same shape")
     # how long
     epochs: int = setting(5, group="optimization", help="epochs to train (default 5)")
     batch_size: int = setting(256, group="optimization", help="images per step (default 256)")

@@ -262,3 +262,36 @@ def test_the_trainer_has_what_callbacks_may_use(tmp_path):
     check = Check()
     train(small(epochs=1), tmp_path, progress="quiet", callbacks=[check])
     assert check.conforms
+
+
+def test_resume_with_more_epochs_trains_a_finished_run_further_as_if_in_one_go(tmp_path):
+    plain = {"schedule": "constant", "warmup": 0.0, "model": "linear", "lr": 0.1}
+    whole = train(small(**plain, epochs=3), tmp_path / "a", progress="quiet")
+    short = train(small(**plain, epochs=2), tmp_path / "b", progress="quiet")
+    with pytest.raises(MnistlabError, match="has already finished its 2 epochs; train it further with --resume"):
+        resume(short.path)
+    with pytest.raises(ConfigError, match="lr cannot change when a run is resumed.*--init-from"):
+        resume(short.path, changes={"epochs": 3, "lr": 0.5})
+    longer = resume(short.path, progress="quiet", changes={"epochs": 3})
+    assert longer.state() == "finished" and read_toml(longer.path / "settings.toml")["epochs"] == 3
+    assert comparable(longer.history()) == comparable(whole.history())
+    wa, wb = load_file(whole.checkpoint("last")), load_file(longer.checkpoint("last"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path):
+    source = train(small(model="linear", lr=0.1), tmp_path, progress="quiet")
+
+    class FirstWeights(Callback):
+        def on_train_begin(self, trainer):
+            self.state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    first = FirstWeights()
+    config = build_config(overrides={**QUICK, "init_from": str(source.path), "epochs": 1})
+    assert config.model == "linear"  # the source's model, as no other was named
+    tuned = train(config, tmp_path, progress="quiet", callbacks=[first])
+    best = load_file(source.checkpoint("best"))
+    assert all(torch.equal(best[k], first.state[k]) for k in best)  # weights and normalization
+    assert read_toml(tuned.path / "settings.toml")["init_from"] == str(source.path)
+    with pytest.raises(ConfigError, match=r"init_from .*: its model is linear .* and this run's is mlp"):
+        train(small(model="mlp", init_from=str(source.path)), tmp_path, progress="quiet")

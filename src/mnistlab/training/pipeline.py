@@ -20,9 +20,10 @@ from mnistlab.devices import resolve_device
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
+from mnistlab.models.io import load_model, read_model_meta
 from mnistlab.models.registry import count_parameters, create_model, get_model_entry
-from mnistlab.runs import RunFolder, figure_path
-from mnistlab.settings import TrainConfig
+from mnistlab.runs import RunFolder, best_checkpoint, figure_path, find_run_path
+from mnistlab.settings import RESUMABLE_SETTINGS, TrainConfig
 from mnistlab.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -43,6 +44,9 @@ def build_config(config_file: str | os.PathLike | None = None, overrides: dict[s
     if config_file:
         data = merge(data, read_toml(config_file))
     data = merge(data, overrides or {})
+    if data.get("init_from") and "model" not in data:  # fine-tuning: the model is the one whose weights it starts from
+        spec = read_model_meta(best_checkpoint(find_run_path(data["init_from"])))["model"]
+        data = {**data, "model": spec["name"], "model_options": {**spec["options"], **data.get("model_options", {})}}
     model = data.get("model", TrainConfig.model)
     if isinstance(model, str):  # else from_dict names the wrong type
         data = merge(get_model_entry(model).train_settings, data)
@@ -80,8 +84,24 @@ def prepare_training(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSp
     if config.last_batch == "drop" and len(data.train_x) < config.batch_size:
         raise ConfigError(f"last_batch = 'drop' leaves no batch: {len(data.train_x)} training images are fewer "
                           f"than batch_size {config.batch_size}; lower batch_size or use last_batch = 'mean'")
-    model.normalize.fit(data.train_x)
+    if config.init_from:
+        _start_from(model, config.init_from)  # its normalization too: the weights were learnt behind it
+    else:
+        model.normalize.fit(data.train_x)
     return dataset, model, data
+
+
+def _start_from(model: Classifier, source: str) -> None:
+    """Load the weights of a run's best checkpoint (or a checkpoint file) into `model`, which must have the
+    same shape."""
+    checkpoint = best_checkpoint(find_run_path(source))
+    trained, _ = load_model(checkpoint)
+    if trained.spec != model.spec:
+        raise ConfigError(f"init_from {source}: its model is {trained.spec['name']} {trained.spec['options']} for "
+                          f"{trained.spec['num_classes']} classes of {trained.spec['image_shape']}, and this run's is "
+                          f"{model.spec['name']} {model.spec['options']} for {model.spec['num_classes']} classes of "
+                          f"{model.spec['image_shape']}; leave --model out to take the run's")
+    model.load_state_dict(trained.state_dict())
 
 
 def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str | None = None,
@@ -95,18 +115,31 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
     return _fit(config, run, prepared, progress, command, callbacks, resume=False)
 
 
-def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Sequence[Callback] = ()) -> RunFolder:
-    """Continue an interrupted or stopped run from its last checkpoint, in its own folder."""
+def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Sequence[Callback] = (),
+           changes: dict[str, Any] | None = None) -> RunFolder:
+    """Continue an interrupted or stopped run from its last checkpoint, in its own folder; with `changes`
+    (only RESUMABLE_SETTINGS), on those settings: `{"epochs": N}` trains a run, finished or not, to N epochs
+    (a schedule that depends on the length is recomputed for the new one)."""
     run = RunFolder.open(run_path)
     state, status = run.state(), run.status()
-    if state == "finished":
-        raise MnistlabError(f"{run.path} has already finished; train a new run instead")
+    changes = dict(changes or {})
+    fixed = sorted(set(changes) - set(RESUMABLE_SETTINGS))
+    if fixed:
+        raise ConfigError(f"{', '.join(fixed)} cannot change when a run is resumed (it goes on with the settings it "
+                          f"began with; only {', '.join(RESUMABLE_SETTINGS)} can); start a new run from its weights "
+                          f"instead: --init-from {run.path}")
+    done = int(run.metrics().get("epochs") or len(run.history()))
+    if state == "finished" and changes.get("epochs", 0) <= done:
+        raise MnistlabError(f"{run.path} has already finished its {done} epochs; train it further with --resume "
+                            f"{run.path} --epochs N (N above {done}), or train a new run")
     # another live process trains it; this process's own pid means one of its runs ended without a word (a full
     # disk kept it from recording that), so it may go on
     if state == "running" and status.get("pid") != os.getpid():
         raise MnistlabError(f"{run.path} is still training (process {status.get('pid')} on {status.get('host')}); "
                             "stop it first, or wait for it to finish")
-    config = from_dict(TrainConfig, run.settings())
+    config = from_dict(TrainConfig, merge(run.settings(), changes))
+    if changes:
+        run.write_settings(to_toml(config))
     command = run.command()
     prepared = prepare_training(config)  # a failure here (data gone, say) leaves the run resumable
     run.set_state("running", resumed=time.time())
