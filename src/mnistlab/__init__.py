@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from mnistlab._version import __version__
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "load", "summary"]
 
 
 def load(path, device: str = "cpu"):
@@ -26,3 +26,13 @@ def load(path, device: str = "cpu"):
     from mnistlab.predict import load as _load
 
     return _load(path, device)
+
+
+def summary(model, input_shape: tuple[int, ...] | None = None, title: str = ""):
+    """A Keras-style table of any `nn.Module` (a zoo model, or your own) for a batch of `input_shape`
+    (channels, height, width; default (1, 28, 28), or a zoo model's own): each layer's output shape and
+    parameters, then the totals. `print(mnistlab.summary(net))`; a notebook shows it as it is."""
+    from mnistlab.models.summary import ModelSummary, format_summary
+
+    title = title or getattr(model, "spec", {}).get("name") or type(model).__name__  # a zoo model's name
+    return ModelSummary(format_summary(model, title, input_shape))
