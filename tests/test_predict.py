@@ -120,3 +120,28 @@ def test_top_k_must_be_positive(mnist_runs, mnist, tmp_path, capsys):
     np.save(tmp_path / "one.npy", mnist.test_images[:1])
     assert main(["predict", str(mnist_runs[0].path), str(tmp_path / "one.npy"), "--top-k", "0"]) == 2
     assert "top_k must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_predict_out_draws_what_the_model_saw_with_its_answers(mnist_runs, mnist, tmp_path, capsys):
+    from matplotlib.figure import Figure
+
+    from mnistlab import plots
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"digit{i}.png")
+        redraw(mnist.test_images[i]).save(files[-1])
+    np.save(tmp_path / "two.npy", mnist.test_images[3:5])
+    out = tmp_path / "answers.png"
+    assert main(["predict", str(mnist_runs[0].path), *map(str, files), str(tmp_path / "two.npy"), "--out", str(out),
+                 "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)  # the JSON holds no images
+    assert len(results) == 4 and "images" not in results[0]
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    # from Python: the same figure, here without a file
+    import mnistlab
+
+    predictor = mnistlab.load(mnist_runs[0].path)
+    images = mnist.test_images[:150]
+    fig = plots.prediction_grid(images, predictor.describe(images))
+    assert isinstance(fig, Figure) and "the first 100 of 150" in fig.texts[0].get_text()

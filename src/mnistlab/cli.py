@@ -10,6 +10,7 @@ import dataclasses
 import json
 import sys
 import typing
+from pathlib import Path
 
 from mnistlab import choices
 from mnistlab._version import __version__
@@ -226,7 +227,9 @@ def cmd_predict(args) -> None:
 
     predictor = _predictor(args.run, args.runs_dir)
     results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess, args.tta,
-                            InputLimits(max_pixels=_pixels(args.max_megapixels)))
+                            InputLimits(max_pixels=_pixels(args.max_megapixels)), keep_images=bool(args.out))
+    if args.out:
+        _prediction_grid([r for r in results if "error" not in r], args.out)
     if args.json:
         _print_json(results)
     else:
@@ -242,6 +245,21 @@ def cmd_predict(args) -> None:
         print(f"mnistlab: error: {r['error']}", file=sys.stderr)
     if failed:
         raise SystemExit(1)
+
+
+def _prediction_grid(results: list[dict], out: str) -> None:
+    """The images of every answered file, with their predictions, as one figure."""
+    import numpy as np
+
+    from mnistlab import plots
+
+    if not results:
+        return
+    images = np.concatenate([r.pop("images") for r in results])
+    names = [Path(r["file"]).name + (f"[{i}]" if len(r["predictions"]) > 1 else "")
+             for r in results for i in range(len(r["predictions"]))]
+    plots.prediction_grid(images, [p for r in results for p in r["predictions"]], out, names=names)
+    print(f"wrote {out}", file=sys.stderr)
 
 
 def cmd_ensemble(args) -> None:
@@ -387,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
     p.add_argument("files", nargs="+", metavar="FILE", help="a picture, .npy or IDX file, or a folder of them")
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--out", help="also save the images as the model saw them, with its answers, as one PNG")
     p.add_argument("--max-megapixels", type=float, default=25,
                    help="refuse pictures larger than this, before decoding them (default 25)")
     p.add_argument("--no-preprocess", action="store_true",

@@ -122,3 +122,15 @@ def mistakes_grid(images: np.ndarray, true: Sequence[int], predicted: Sequence[i
     captions = [f"true {class_names[t]}\npred {class_names[p]} {c:.0%}"
                 for t, p, c in zip(true, predicted, confidence)]
     return image_grid(images, captions, out, title, title_colors=["firebrick"] * len(images))
+
+
+def prediction_grid(images: np.ndarray, predictions: Sequence[dict], out: str | os.PathLike | None = None,
+                    title: str = "Predictions", names: Sequence[str] | None = None, limit: int = 100) -> Figure:
+    """What a model saw (N, H, W) uint8 and what it answered (`Predictor.describe`'s dicts): each image with
+    its predicted class and probability, and its file name when `names` are given; at most `limit` images."""
+    shown = min(len(images), limit)
+    captions = [f"{(names[i] + chr(10)) if names else ''}{p['name']} {p['probability']:.0%}"
+                for i, p in enumerate(predictions[:shown])]
+    if shown < len(images):
+        title = f"{title} (the first {shown} of {len(images)})"
+    return image_grid(np.asarray(images[:shown]), captions, out, title)

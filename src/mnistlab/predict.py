@@ -114,10 +114,12 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
 
 
 def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_k: int = 3,
-                  preprocess: bool = True, tta: bool = False, limits: InputLimits = InputLimits()
-                  ) -> list[dict[str, Any]]:
+                  preprocess: bool = True, tta: bool = False, limits: InputLimits = InputLimits(),
+                  keep_images: bool = False) -> list[dict[str, Any]]:
     """One result per file (a folder stands for the files in it): its predictions (one per image in the
-    file) or its error; a bad file does not stop the others. Each file is read within `limits`."""
+    file) or its error; a bad file does not stop the others. Each file is read within `limits`. With
+    `keep_images`, each result also holds the images (N, H, W) the model saw ("images"), e.g. for
+    `plots.prediction_grid`."""
     check_top_k(top_k)  # before any file is read: one error, not one per file
     results = []
     for path in expand_folders(paths):
@@ -129,5 +131,6 @@ def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_
         except MnistlabError as e:
             results.append({"file": str(path), "error": str(e)})
             continue
-        results.append({"file": str(path), "predictions": predictor.describe(images, top_k, tta)})
+        results.append({"file": str(path), "predictions": predictor.describe(images, top_k, tta),
+                        **({"images": images} if keep_images else {})})
     return results
