@@ -1,4 +1,5 @@
-"""Loading a whole MNIST-family dataset, by name or from a folder of IDX files, into uint8 arrays."""
+"""Loading a whole MNIST-family dataset into uint8 arrays: by name, from a folder of IDX files, or from a
+folder of one's own pictures sorted into class folders."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mnistlab.data.folders import is_picture_folder, load_picture_folder
 from mnistlab.data.idx import load_idx_images, load_idx_labels
 from mnistlab.data.registry import DATA_ENV_VAR, DATASETS, STANDARD_FILES, get_dataset_spec, resolve_data_root
 from mnistlab.errors import ConfigError, DataError
@@ -72,8 +74,9 @@ def load_dataset(
 ) -> Dataset:
     """Load a dataset by registered name (downloading it once into the data root) or from a folder.
 
-    A folder must hold the four standard IDX files (gzipped or not); an optional `classes.txt` there gives one
-    class name per line.
+    A folder holds the four standard IDX files (gzipped or not; an optional `classes.txt` there gives one
+    class name per line), or pictures in one sub-folder per class under train/ (and optionally test/), read
+    as `data/folders.py` says.
     """
     key = str(name_or_folder)
     if key in DATASETS:
@@ -86,6 +89,12 @@ def load_dataset(
             raise DataError(_missing_message(spec.name, folder, missing, "downloading is turned off"))
         return _load_folder(folder, spec.name, spec.class_names)
     folder = Path(name_or_folder).expanduser()
+    if folder.is_dir() and is_picture_folder(folder):
+        arrays = load_picture_folder(folder)
+        for split in SPLITS:
+            if len(arrays[f"{split}_images"]) == 0:
+                raise DataError(f"{folder}: no picture of its {split} split could be read")
+        return Dataset(name=folder.name, source=folder, **arrays)
     if folder.is_dir():
         missing = missing_files(folder)
         if missing:
