@@ -47,6 +47,16 @@ class Predictor:
         what = f"an ensemble of {len(self.models)} ({names})" if self.is_ensemble else names
         return f"Predictor({what}, {len(self.class_names)} classes, from {self.source})"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the models, their classes and where they came from."""
+        from mnistlab._html import table
+
+        names = [m.spec["name"] for m in self.models]
+        return table([("models", ", ".join(names)), ("ensemble", f"yes, of {len(names)}" if self.is_ensemble else "no"),
+                      ("classes", ", ".join(self.class_names)), ("dataset", self.meta.get("dataset", "-")),
+                      ("input", f"raw pixels 0-255, {self.image_shape[0]}x{self.image_shape[1]}"),
+                      ("source", self.source)], "predictor")
+
     @property
     def image_shape(self) -> tuple[int, int]:
         return self.models[0].image_shape

@@ -4,12 +4,12 @@ Images are embedded as data URIs, so the file opens in any browser with no serve
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
 from pathlib import Path
 
+from mnistlab._html import png
 from mnistlab._io import write_text
 from mnistlab.runs import REPORT, EnsembleFolder, RunFolder, figure_path
 
@@ -18,11 +18,6 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}pre{background:#f6f8fa;padding:1em;overflow-x:auto}
 img{max-width:100%}.metric{display:inline-block;margin-right:2em}.metric b{font-size:1.5em;display:block}"""
-
-
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
 def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -50,7 +45,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) 
         f"<tr><td>{html.escape(c['name'])}</td><td>{c['precision']:.4f}</td><td>{c['recall']:.4f}</td>"
         f"<td>{c['f1']:.4f}</td><td>{c['support']}</td></tr>" for c in result["per_class"])
     mistakes = result["figures"].get("mistakes")
-    mistakes = f"<h2>Most confident mistakes</h2>{_img(Path(mistakes))}" if mistakes else ""
+    mistakes = f"<h2>Most confident mistakes</h2>{png(Path(mistakes))}" if mistakes else ""
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>mnistlab report: {html.escape(title)}</title><style>{STYLE}</style></head><body>
 <h1>mnistlab report: {html.escape(title)}</h1>
@@ -59,7 +54,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) 
 {sections[0]}
 <h2>Per-class metrics (test)</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>
 <th>support</th></tr>{per_class}</table>
-<h2>Confusion matrix (test)</h2>{_img(Path(result['figures']['confusion']))}
+<h2>Confusion matrix (test)</h2>{png(Path(result['figures']['confusion']))}
 {mistakes}
 {sections[1]}
 </body></html>
@@ -76,7 +71,7 @@ def _run_sections(run: RunFolder) -> tuple[str, str]:
     curves = figure_path(run.path, "curves")
     plots.training_curves({run.name: run.history()}, curves)
     return (f"<h2>Command</h2><pre>{html.escape(run.command())}</pre>\n"
-            f"<h2>Training curves</h2>{_img(curves)}",
+            f"<h2>Training curves</h2>{png(curves)}",
             f"<h2>Final metrics</h2><pre>{html.escape(json.dumps(run.metrics(), indent=2))}</pre>\n"
             f"<h2>Settings</h2><pre>{html.escape(run.settings_text())}</pre>")
 
@@ -94,7 +89,7 @@ def _ensemble_sections(ensemble: EnsembleFolder, result: dict) -> tuple[str, str
     if runs:
         figure = figure_path(ensemble.path, "curves")
         plots.training_curves({r.name: r.history() for r in runs}, figure)
-        curves = f"<h2>Training curves of the members</h2>{_img(figure)}"
+        curves = f"<h2>Training curves of the members</h2>{png(figure)}"
     members = (f"<h2>Members</h2><table><tr><th>#</th><th>trained in</th><th>model</th><th>test accuracy</th></tr>"
                f"{rows}</table>\n{curves}")
     return members, f"<h2>Ensemble</h2><pre>{html.escape(json.dumps(spec, indent=2))}</pre>"

@@ -82,6 +82,24 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder('{self.path}')"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what the run is and how it did, and its training curves."""
+        from mnistlab._html import png, table
+
+        settings = self.settings() if self.exists() else {}
+        metrics, history = self.metrics(), self.history()
+        vals = [r["val_accuracy"] for r in history if r.get("val_accuracy") is not None]
+        rows = [("state", self.state()), ("model", settings.get("model", "-")),
+                ("dataset", settings.get("dataset", "-")), ("epochs", len(history)),
+                ("best validation accuracy", f"{max(vals):.4f}" if vals else "-")]
+        if "test_accuracy" in metrics:
+            rows.append(("test accuracy", f"{metrics['test_accuracy']:.4f}" + (
+                f" ({metrics['test_accuracy_tta']:.4f} with TTA)" if "test_accuracy_tta" in metrics else "")))
+            rows.append(("training time", f"{metrics.get('train_seconds', 0):.1f} s"))
+        rows.append(("folder", self.path))
+        curves = figure_path(self.path, "curves")
+        return table(rows, f"run {self.name}") + (png(curves) if curves.is_file() else "")
+
     @classmethod
     def create(cls, runs_dir: str | os.PathLike, name: str) -> "RunFolder":
         """Make `<runs_dir>/<name>-<n>` with the first free n (safe against concurrent runs)."""

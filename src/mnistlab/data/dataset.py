@@ -47,6 +47,17 @@ class Dataset:
         return (f"Dataset({self.name!r}: {len(self.train_images):,} training and {len(self.test_images):,} test "
                 f"images of {h}x{w}, {self.num_classes} classes, from {self.source})")
 
+    def _repr_html_(self) -> str:
+        """In a notebook: its splits and classes, and a few of its images."""
+        from mnistlab import plots
+        from mnistlab._html import png, table
+
+        h, w = self.image_shape
+        rows = [("training images", f"{len(self.train_images):,}"), ("test images", f"{len(self.test_images):,}"),
+                ("image size", f"{h}x{w}"), ("classes", ", ".join(self.class_names)), ("source", self.source)]
+        grid = plots.sample_grid(self.train_images[:16], self.train_labels[:16], self.class_names)
+        return table(rows, f"dataset {self.name}") + png(grid, "the first training images")
+
     def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) of "train" or "test"."""
         if split not in SPLITS:
