@@ -87,9 +87,11 @@ def cmd_models(args) -> None:
 
 
 # ---------------------------------------------------------------- training
-# One flag per setting, generated from the fields of TrainConfig (help, choices and group live there); flags
-# left out (None) do not override the config file or recipe.
-TRAIN_FLAGS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+# One flag per setting, generated from the fields of TrainConfig (help, choices and group live there): setting
+# name -> its flags (--field-name unless the field names others). Flags left out (None) do not override the
+# config file or recipe.
+TRAIN_FLAGS = {f.name: f.metadata["flags"] or (f"--{f.name.replace('_', '-')}",)
+               for f in dataclasses.fields(TrainConfig)}
 
 
 def _is_table(hint) -> bool:
@@ -102,8 +104,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._A
     groups = {name: parser.add_argument_group(name) for name in CLI_GROUPS}
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        meta, hint = f.metadata, hints[f.name]
-        flags = meta["flags"] or (f"--{f.name.replace('_', '-')}",)
+        meta, hint, flags = f.metadata, hints[f.name], TRAIN_FLAGS[f.name]
         kwargs: dict = {"dest": f.name, "default": None, "help": meta["help"]}
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -124,11 +125,10 @@ def _train_overrides(args) -> dict:
 
     overrides = {}
     hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        value = getattr(args, f.name)
+    for name, flags in TRAIN_FLAGS.items():
+        value = getattr(args, name)
         if value is not None:
-            flag = f.metadata["flags"][0] if f.metadata["flags"] else f"--{f.name.replace('_', '-')}"
-            overrides[f.name] = parse_key_values(value, flag) if _is_table(hints[f.name]) else value
+            overrides[name] = parse_key_values(value, flags[0]) if _is_table(hints[name]) else value
     overrides.update(parse_key_values(args.set, "--set"))
     return overrides
 
