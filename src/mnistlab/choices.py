@@ -14,5 +14,5 @@ TRAINING_METRICS = ("loss", "accuracy")
 VALIDATION_METRICS = ("val_loss", "val_accuracy")
 # torch.compile modes; reduce-overhead replays the steps as CUDA graphs (on GPUs: far less launch overhead)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-PROGRESS_MODES = ("auto", "bar", "plain", "quiet")
+PROGRESS_MODES = ("auto", "bar", "notebook", "plain", "quiet")
 EXPORT_FORMATS = {"onnx": "onnx", "torchscript": "pt", "safetensors": "safetensors"}  # format: file extension

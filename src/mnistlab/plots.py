@@ -7,6 +7,7 @@ open figures are never touched.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -20,10 +21,23 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _figure(figsize: tuple[float, float]) -> Figure:
+@functools.cache
+def _figure_class() -> type:
+    """matplotlib's Figure, able to show itself in a notebook: without pyplot, the inline backend never
+    registers its display of figures, so the figure draws itself as PNG (`_repr_png_`)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=figsize)
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+            return buffer.getvalue()
+
+    return ShownFigure
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    return _figure_class()(figsize=figsize)
 
 
 def _save(fig: Figure, out: str | os.PathLike | None) -> Figure:
