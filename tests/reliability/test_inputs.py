@@ -107,3 +107,12 @@ def test_predict_answers_the_good_files_beside_hostile_ones(mnist_runs, digit_pn
     assert "a-digit.png:" in out and err.count("mnistlab: error:") == 3
     assert "declares shape (1000000, 1000000)" in err and "trailing bytes" in err and "3000x3000 pixels" in err
     assert main(["predict", run, str(tmp_path / "a-digit.png"), "--max-megapixels", "0"]) == 2
+
+
+def test_the_local_bound_on_declared_bytes_is_a_setting(monkeypatch):
+    declares_3_mb = idx_header(0x08, (4000, 28, 28))
+    with pytest.raises(DataError, match="truncated"):  # within the default 1 GiB: read, and found short
+        read_input(declares_3_mb, "local-idx")
+    monkeypatch.setenv("MNISTLAB_MAX_IDX_MB", "1")
+    with pytest.raises(DataError, match="more than the 1,048,576 bytes of values allowed"):
+        read_input(declares_3_mb, "local-idx")

@@ -91,8 +91,8 @@ def load_picture_folder(folder: str | Path) -> dict:
                       + "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else ""), stacklevel=2)
     if "test" not in splits:  # hold out a seeded tenth of train/ as the test set
         n = len(arrays["train_images"])
-        order = np.random.default_rng(0).permutation(n)
-        test, train = np.sort(order[:max(1, round(n * HELD_OUT))]), np.sort(order[max(1, round(n * HELD_OUT)):])
+        order, held_out = np.random.default_rng(0).permutation(n), max(1, round(n * HELD_OUT))
+        test, train = np.sort(order[:held_out]), np.sort(order[held_out:])
         for kind in ("images", "labels"):
             whole = arrays[f"train_{kind}"]
             arrays[f"train_{kind}"], arrays[f"test_{kind}"] = whole[train], whole[test]

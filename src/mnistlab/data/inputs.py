@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mnistlab.data.idx import declared_span, max_idx_bytes, read_idx
 from mnistlab.errors import DataError
 
 MAX_SIDE = 2048  # pixels: larger pictures are reduced to this as they are read (see _shrink)
@@ -38,8 +39,14 @@ class InputLimits:
     images in it. The server answers with its own, stricter limits."""
 
     max_pixels: int = 25_000_000  # width * height of a picture (a 24-megapixel photo; Pillow's own limit is 179 MP)
-    max_array_bytes: int = 2**30  # the values an .npy or IDX file declares
+    # the values an .npy or IDX file declares; None: what $MNISTLAB_MAX_IDX_MB allows (1 GiB unless set), read
+    # when a file is read
+    max_array_bytes: int | None = None
     max_images: int = 1_000_000  # images in one .npy or IDX file
+
+    @property
+    def array_bytes(self) -> int:
+        return max_idx_bytes() if self.max_array_bytes is None else self.max_array_bytes
 
 
 def read_image(data: bytes, name: str, limits: InputLimits = InputLimits()) -> np.ndarray:
@@ -90,9 +97,7 @@ def _shrink(image):
 
 def read_npy(data: bytes, name: str, limits: InputLimits = InputLimits()) -> np.ndarray:
     """An .npy file's array of numbers. Its header is read first: pickled objects, non-numbers (complex,
-    strings) and more values than `limits.max_array_bytes` are refused before the values are read."""
-    from mnistlab.data.idx import declared_span
-
+    strings) and more values than `limits.array_bytes` are refused before the values are read."""
     stream = io.BytesIO(data)
     try:
         version = np.lib.format.read_magic(stream)
@@ -104,9 +109,9 @@ def read_npy(data: bytes, name: str, limits: InputLimits = InputLimits()) -> np.
     if dtype.hasobject or dtype.kind not in "biuf":
         raise DataError(f"{name}: the array holds {dtype} values; give pixel values as integers or floats")
     size = math.prod(shape) * dtype.itemsize
-    if declared_span(shape, dtype.itemsize) > limits.max_array_bytes:
+    if declared_span(shape, dtype.itemsize) > limits.array_bytes:
         raise DataError(f"{name}: the array's header declares shape {shape}, more than the "
-                        f"{limits.max_array_bytes:,} bytes allowed")
+                        f"{limits.array_bytes:,} bytes allowed")
     if len(data) - stream.tell() < size:
         raise DataError(f"{name}: truncated .npy array: its header declares shape {shape} ({size:,} bytes) but "
                         f"{len(data) - stream.tell():,} bytes follow")
@@ -120,15 +125,13 @@ def read_input(data: bytes, name: str, limits: InputLimits = InputLimits()) -> t
     """(images (N, H, W) or (H, W) uint8/float, is_picture) from the bytes of a file called `name`, whose
     suffix says what it is: a picture (PNG/JPEG/BMP/...), or an array already in dataset form (.npy, IDX).
     Each is read within `limits`."""
-    from mnistlab.data.idx import read_idx
-
     suffix = Path(name).suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return read_image(data, name, limits), True
     if suffix == ".npy":
         return read_npy(data, name, limits), False
     if is_input_file(name):
-        return read_idx(data, name, limits.max_array_bytes), False
+        return read_idx(data, name, limits.array_bytes), False
     raise DataError(f"{name}: unknown file type; give {INPUT_KINDS}")
 
 

@@ -6,6 +6,7 @@ Loading never executes code from the file. The JSON holds the model's registry n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -100,30 +101,33 @@ def _build(spec: dict[str, Any], shapes: dict[str, tuple[int, ...]], weights: Pa
     return create("cpu")
 
 
+@contextlib.contextmanager
+def _reading_weights(weights: Path):
+    """Turn the ways a weights file can fail to read into one clear error that names it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except FileNotFoundError:
+        raise MnistlabError(f"{weights}: weights file not found") from None
+    except (SafetensorError, OSError) as e:
+        raise MnistlabError(f"{weights}: corrupt weights file ({e}); use another checkpoint") from None
+
+
 def _header_shapes(weights: Path, prefix: str = "") -> dict[str, tuple[int, ...]]:
     """The tensor shapes in a safetensors file's header (`prefix` stripped, others left out), read without
     loading the tensors."""
-    from safetensors import SafetensorError, safe_open
+    from safetensors import safe_open
 
-    try:
-        with safe_open(str(weights), "pt") as f:
-            return {k[len(prefix):]: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k.startswith(prefix)}
-    except FileNotFoundError:
-        raise MnistlabError(f"{weights}: weights file not found") from None
-    except (SafetensorError, OSError) as e:
-        raise MnistlabError(f"{weights}: corrupt weights file ({e}); use another checkpoint") from None
+    with _reading_weights(weights), safe_open(str(weights), "pt") as f:
+        return {k[len(prefix):]: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k.startswith(prefix)}
 
 
 def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    try:
+    with _reading_weights(weights):
         return load_file(weights)
-    except FileNotFoundError:
-        raise MnistlabError(f"{weights}: weights file not found") from None
-    except (SafetensorError, OSError) as e:
-        raise MnistlabError(f"{weights}: corrupt weights file ({e}); use another checkpoint") from None
 
 
 def _fill(model: Classifier, state: dict[str, torch.Tensor], weights: Path) -> Classifier:
