@@ -6,7 +6,7 @@ because this module is torch-free, `mnistlab --help` stays instant.
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
-VALIDATIONS = ("split", "last", "test", "none")
+VALIDATIONS = ("split", "last", "given", "test", "none")
 LAST_BATCHES = ("mean", "scaled", "drop")  # the epoch's last, smaller batch: its mean, scaled by size, or skipped
 PRECISIONS = ("auto", "fp32", "bf16")
 # what a training run logs each epoch that callbacks can watch: validation metrics only when it validates

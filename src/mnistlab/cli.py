@@ -65,13 +65,15 @@ def cmd_data_show(args) -> None:
 def cmd_models(args) -> None:
     from mnistlab.config import parse_key_values
     from mnistlab.models import count_parameters, create_model, get_model_entry, list_models
+    from mnistlab.models.user import is_reference
+    from mnistlab.settings import USER_MODEL_SETTINGS
 
     if args.action == "show":
         from mnistlab.models.summary import format_summary
 
-        model = create_model(args.name, **parse_key_values(args.option, "--option"))
+        model = create_model(args.name, import_code=True, **parse_key_values(args.option, "--option"))
         print(format_summary(model, args.name))
-        own = get_model_entry(args.name).train_settings
+        own = USER_MODEL_SETTINGS if is_reference(args.name) else get_model_entry(args.name).train_settings
         if own:
             print("Trains with: " + ", ".join(f"{k} = {v}" for k, v in own.items())
                   + " (instead of the defaults tuned for batch-norm nets; a recipe, --config or flag overrides it)")
@@ -187,11 +189,11 @@ def cmd_runs(args) -> None:
 
 
 # ---------------------------------------------------------------- evaluation and shipping
-def _predictor(path: str, runs_dir: str = "runs"):
+def _predictor(args):
     from mnistlab.predict import load
     from mnistlab.runs import find_run_path
 
-    return load(find_run_path(path, runs_dir))
+    return load(find_run_path(args.run, args.runs_dir), model=args.model)
 
 
 def cmd_evaluate(args) -> None:
@@ -199,7 +201,7 @@ def cmd_evaluate(args) -> None:
     from mnistlab.runs import find_run_path
 
     folder, dataset, result = evaluate_saved(find_run_path(args.run, args.runs_dir), args.split, args.out,
-                                             args.data_dir, args.tta)
+                                             args.data_dir, args.tta, args.model)
     if args.json:
         return _print_json(result)
     print(f"{folder.name} on {dataset} {args.split}{' with TTA' if args.tta else ''}: " + format_metrics(result))
@@ -225,7 +227,7 @@ def cmd_predict(args) -> None:
     from mnistlab.data.inputs import InputLimits
     from mnistlab.predict import predict_files
 
-    predictor = _predictor(args.run, args.runs_dir)
+    predictor = _predictor(args)
     results = predict_files(predictor, args.files, args.top_k, not args.no_preprocess, args.tta,
                             InputLimits(max_pixels=_pixels(args.max_megapixels)), keep_images=bool(args.out))
     if args.out:
@@ -266,7 +268,7 @@ def cmd_ensemble(args) -> None:
     from mnistlab.ensemble import create_ensemble, evaluate_ensemble
 
     out = create_ensemble(args.runs, args.out, args.runs_dir)
-    result = evaluate_ensemble(out, args.data_dir)
+    result = evaluate_ensemble(out, args.data_dir, args.model)
     for source, accuracy in zip(args.runs, result["members"]):
         print(f"  member {source}: test accuracy {accuracy:.4f}")
     print(f"ensemble of {len(args.runs)}: test accuracy {result['accuracy']:.4f}  "
@@ -277,7 +279,7 @@ def cmd_ensemble(args) -> None:
 def cmd_export(args) -> None:
     from mnistlab.export import export
 
-    path = export(_predictor(args.run, args.runs_dir), args.format, args.out)
+    path = export(_predictor(args), args.format, args.out)
     print(f"wrote {path}")
 
 
@@ -285,7 +287,7 @@ def cmd_report(args) -> None:
     from mnistlab.report import write_report
     from mnistlab.runs import find_run_path
 
-    print(f"wrote {write_report(find_run_path(args.run, args.runs_dir), args.out)}")
+    print(f"wrote {write_report(find_run_path(args.run, args.runs_dir), args.out, args.model)}")
 
 
 def cmd_serve(args) -> None:
@@ -294,7 +296,7 @@ def cmd_serve(args) -> None:
 
     limits = dataclasses.replace(SERVER_LIMITS, max_pixels=_pixels(args.max_megapixels))
     serve(find_run_path(args.run, args.runs_dir), args.host, args.port, args.device, int(args.max_upload_mb * 2**20),
-          limits)
+          limits, args.model)
 
 
 # ---------------------------------------------------------------- recipes
@@ -355,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the model zoo, or show one model's summary")
     p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    p.add_argument("name", nargs="?", help="with show: the model name")
+    p.add_argument("name", nargs="?", help="with show: a zoo name, or your own model's path/to/file.py:function")
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="a model option, e.g. -o hidden=[128,64] -o dropout=0.2 (repeatable)")
     p.add_argument("--pattern", help="list only names matching this glob, e.g. 'mlp*'")
@@ -387,7 +389,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs_dir = argparse.ArgumentParser(add_help=False)
     runs_dir.add_argument("--runs-dir", default="runs", help="where to look for runs given by name")
-    p = sub.add_parser("evaluate", parents=[data_dir, runs_dir],
+    own_model = argparse.ArgumentParser(add_help=False)
+    own_model.add_argument("--model", metavar="CODE",
+                           help="for a run of your own model: the code that builds it, path/to/file.py:function "
+                                "or package.module:function (mnistlab never imports code a checkpoint names)")
+    p = sub.add_parser("evaluate", parents=[data_dir, runs_dir, own_model],
                        help="loss, accuracy, per-class metrics, confusion matrix and mistakes of a run")
     p.add_argument("run", help="run folder (or ensemble folder)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
@@ -401,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("predict", parents=[runs_dir], help="classify pictures (PNG, JPEG, BMP), .npy or IDX files")
+    p = sub.add_parser("predict", parents=[runs_dir, own_model],
+                       help="classify pictures (PNG, JPEG, BMP), .npy or IDX files")
     p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
     p.add_argument("files", nargs="+", metavar="FILE", help="a picture, .npy or IDX file, or a folder of them")
     p.add_argument("--top-k", type=int, default=3)
@@ -414,23 +421,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("ensemble", parents=[data_dir, runs_dir], help="average the probabilities of several runs")
+    p = sub.add_parser("ensemble", parents=[data_dir, runs_dir, own_model],
+                       help="average the probabilities of several runs")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or names of runs in --runs-dir)")
     p.add_argument("--out", help="folder to save the ensemble in (default: a new ensemble-<n> in --runs-dir)")
     p.set_defaults(func=cmd_ensemble)
 
-    p = sub.add_parser("export", parents=[runs_dir], help="export a run or ensemble (ONNX, TorchScript, safetensors)")
+    p = sub.add_parser("export", parents=[runs_dir, own_model],
+                       help="export a run or ensemble (ONNX, TorchScript, safetensors)")
     p.add_argument("run")
     p.add_argument("--format", choices=choices.EXPORT_FORMATS, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("report", parents=[runs_dir], help="a self-contained HTML report of a run or ensemble")
+    p = sub.add_parser("report", parents=[runs_dir, own_model],
+                       help="a self-contained HTML report of a run or ensemble")
     p.add_argument("run")
     p.add_argument("--out", help=f"HTML file (default: RUN/{REPORT})")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("serve", parents=[runs_dir], help="answer predictions over HTTP (a JSON API; needs [serve])")
+    p = sub.add_parser("serve", parents=[runs_dir, own_model],
+                       help="answer predictions over HTTP (a JSON API; needs [serve])")
     p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)

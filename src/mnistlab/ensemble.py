@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from mnistlab.data.registry import DATASETS
 from mnistlab.errors import MnistlabError
 from mnistlab.models.io import copy_checkpoint, read_model_meta
-from mnistlab.runs import EnsembleFolder, best_checkpoint, find_run_path
+from mnistlab.runs import EnsembleFolder, RunFolder, best_checkpoint, find_run_path, run_folder_of
 
 
 def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
@@ -41,21 +42,26 @@ def create_ensemble(runs: Sequence[str | os.PathLike], out_dir: str | os.PathLik
     if ensemble.exists():
         raise MnistlabError(f"{ensemble.path} already holds an ensemble; choose another --out")
     members = [copy_checkpoint(checkpoint, ensemble.member_path(i)) for i, checkpoint in enumerate(checkpoints)]
+    # what the dataset loads from: the first run's own (arrays it keeps, a folder's path), else the name
+    first = RunFolder(run_folder_of(checkpoints[0]))
+    dataset = (first.dataset_source() if first.exists() else None) or metas[0].get("dataset")
+    if dataset and dataset not in DATASETS and Path(dataset).exists():  # a path: from anywhere
+        dataset = str(Path(dataset).resolve())
     ensemble.write_spec({
         "members": [member.relative_to(ensemble.path).as_posix() for member in members], "sources": sources,
-        "dataset": metas[0].get("dataset"), "class_names": list(names.pop()),
+        "dataset": dataset, "class_names": list(names.pop()),
         "models": [m["model"]["name"] for m in metas],
     })
     return ensemble.path
 
 
-def evaluate_ensemble(ensemble_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None
-                      ) -> dict[str, Any]:
+def evaluate_ensemble(ensemble_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                      model: Any = None) -> dict[str, Any]:
     """Test-set metrics of an ensemble, each member's accuracy beside them; writes its metrics and the
-    figures into the ensemble folder."""
+    figures into the ensemble folder (members of your own model need `model`, as `mnistlab.load` does)."""
     from mnistlab.evaluation import evaluate_saved
 
-    _, _, result = evaluate_saved(ensemble_dir, "test", data_dir=data_dir)
+    _, _, result = evaluate_saved(ensemble_dir, "test", data_dir=data_dir, model=model)
     EnsembleFolder(ensemble_dir).write_metrics({"test_accuracy": result["accuracy"], "test_loss": result["loss"],
                                                 "member_test_accuracy": result["members"]})
     return result

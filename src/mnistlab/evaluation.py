@@ -15,14 +15,40 @@ from mnistlab.metrics import classification_metrics, write_metric_figures
 from mnistlab.runs import RunFolder, run_folder_of
 
 
+class Evaluation(dict):
+    """The metrics `evaluate` returns (a dict: loss, accuracy, count, per_class, confusion_matrix, and
+    members for an ensemble), printed as `mnistlab evaluate` prints them and shown in a notebook as a table
+    with the confusion matrix."""
+
+    def __str__(self) -> str:
+        return format_metrics(self)
+
+    def _repr_html_(self) -> str:
+        from mnistlab import plots
+        from mnistlab._html import png, table
+
+        rows = [("accuracy", f"{self['accuracy']:.4f}"), ("loss", f"{self['loss']:.4f}"),
+                ("images", f"{self['count']:,}")]
+        if "members" in self:
+            rows.append(("members' accuracy", "  ".join(f"{a:.4f}" for a in self["members"])))
+        rows += [(f"class {c['name']}", f"precision {c['precision']:.4f}, recall {c['recall']:.4f}, "
+                                        f"f1 {c['f1']:.4f}, {c['support']:,} images") for c in self["per_class"]]
+        names = [c["name"] for c in self["per_class"]]
+        figure = plots.confusion_matrix_plot(np.array(self["confusion_matrix"]), names)
+        return table(rows, "evaluation") + png(figure, "confusion matrix")
+
+
 def evaluate(predictor, images: np.ndarray, labels: np.ndarray, out_dir: str | os.PathLike | None = None,
-             title: str = "", tta: bool = False, split: str = "test") -> dict[str, Any]:
+             title: str = "", tta: bool = False, split: str = "test") -> Evaluation:
     """Metrics of a Predictor on (images, labels), with test-time augmentation if `tta`; with `out_dir`, also
     the confusion matrix and worst mistakes as figures. For an ensemble, each member's accuracy is reported
     beside the ensemble's."""
+    from mnistlab.data.arrays import check_labels
+
+    labels = check_labels(labels, len(images), len(predictor.class_names), "labels to evaluate on")
     members = predictor.member_proba(images, tta=tta)
     proba = np.mean(members, axis=0)
-    result = classification_metrics(proba, labels, predictor.class_names)
+    result = Evaluation(classification_metrics(proba, labels, predictor.class_names))
     if predictor.is_ensemble:
         result["members"] = [float((p.argmax(1) == labels).mean()) for p in members]
     if out_dir is not None:
@@ -49,15 +75,18 @@ def format_metrics(result: dict[str, Any]) -> str:
 
 
 def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | os.PathLike | None = None,
-                   data_dir: str | os.PathLike | None = None, tta: bool = False) -> tuple[Path, str, dict[str, Any]]:
+                   data_dir: str | os.PathLike | None = None, tta: bool = False, model: Any = None
+                   ) -> tuple[Path, str, dict[str, Any]]:
     """Evaluate a run folder, ensemble folder or checkpoint on a split of its dataset, writing the figures
-    to `out_dir` (default: the run's or ensemble's folder). Returns (folder, dataset name, metrics)."""
+    to `out_dir` (default: the run's or ensemble's folder). Returns (folder, dataset name, metrics). Your
+    own model needs `model` (see `mnistlab.load`)."""
     from mnistlab.predict import load
 
-    predictor = load(path)
+    predictor = load(path, model=model)
     folder = run_folder_of(predictor.source)
-    settings = RunFolder(folder).settings() if RunFolder(folder).exists() else None
-    dataset = (settings or {}).get("dataset") or predictor.meta.get("dataset")
+    run = RunFolder(folder)
+    settings = run.settings() if run.exists() else None
+    dataset = (run.dataset_source() if run.exists() else None) or predictor.meta.get("dataset")
     if not dataset:
         raise ConfigError(f"{path} does not record its dataset; evaluate the run it came from")
     images, labels = load_split(dataset, split, settings, data_dir)

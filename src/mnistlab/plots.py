@@ -139,12 +139,17 @@ def mistakes_grid(images: np.ndarray, true: Sequence[int], predicted: Sequence[i
 
 
 def prediction_grid(images: np.ndarray, predictions: Sequence[dict], out: str | os.PathLike | None = None,
-                    title: str = "Predictions", names: Sequence[str] | None = None, limit: int = 100) -> Figure:
+                    title: str = "Predictions", names: Sequence[str] | None = None, limit: int = 100,
+                    truth: Sequence[str] | None = None) -> Figure:
     """What a model saw (N, H, W) uint8 and what it answered (`Predictor.describe`'s dicts): each image with
-    its predicted class and probability, and its file name when `names` are given; at most `limit` images."""
+    its predicted class and probability, its file name when `names` are given, and its true class when
+    `truth` (class names) is, a wrong answer in red; at most `limit` images."""
     shown = min(len(images), limit)
     captions = [f"{(names[i] + chr(10)) if names else ''}{p['name']} {p['probability']:.0%}"
+                + (f"{chr(10)}true {truth[i]}" if truth is not None else "")
                 for i, p in enumerate(predictions[:shown])]
+    colors = None if truth is None else ["black" if p["name"] == truth[i] else "red"
+                                         for i, p in enumerate(predictions[:shown])]
     if shown < len(images):
         title = f"{title} (the first {shown} of {len(images)})"
-    return image_grid(np.asarray(images[:shown]), captions, out, title)
+    return image_grid(np.asarray(images[:shown]), captions, out, title, title_colors=colors)

@@ -98,14 +98,15 @@ class Predictor:
         return out
 
 
-def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
+def load(path: str | os.PathLike, device: str = "cpu", model: Any = None) -> Predictor:
     """A Predictor from a run folder (its best checkpoint), an ensemble folder, a checkpoint's .safetensors
-    file, or a safetensors file that `export` wrote."""
+    file, or a safetensors file that `export` wrote. A model of your own is rebuilt with `model` (see
+    `models.io.load_model`)."""
     path = Path(path)
     ensemble = EnsembleFolder(path)
     if ensemble.exists():
         spec = ensemble.spec()
-        loaded = [load_model(member, device) for member in ensemble.members()]
+        loaded = [load_model(member, device, model) for member in ensemble.members()]
         return Predictor([m for m, _ in loaded], tuple(spec["class_names"]), spec, path,
                          [meta.get("tta_mirror", False) for _, meta in loaded])
     if path.is_dir():
@@ -116,11 +117,11 @@ def load(path: str | os.PathLike, device: str = "cpu") -> Predictor:
     elif not path.exists():
         raise MnistlabError(f"{path}: no such run, ensemble or checkpoint")
     elif path.suffix == ".safetensors" and not path.with_suffix(".json").exists():
-        models, meta = load_exported_models(path, device)
+        models, meta = load_exported_models(path, device, model)
         return Predictor(models, tuple(meta["class_names"]), meta, path, meta.get("tta_mirror", ()))
-    model, meta = load_model(path, device)
-    names = meta.get("class_names") or [str(i) for i in range(model.num_classes)]
-    return Predictor([model], tuple(names), meta, path, [meta.get("tta_mirror", False)])
+    loaded, meta = load_model(path, device, model)
+    names = meta.get("class_names") or [str(i) for i in range(loaded.num_classes)]
+    return Predictor([loaded], tuple(names), meta, path, [meta.get("tta_mirror", False)])
 
 
 def predict_files(predictor: Predictor, paths: Sequence[str | os.PathLike], top_k: int = 3,

@@ -8,6 +8,7 @@ import html
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from mnistlab._html import png
 from mnistlab._io import write_text
@@ -20,14 +21,15 @@ th:first-child,td:first-child{text-align:left}pre{background:#f6f8fa;padding:1em
 img{max-width:100%}.metric{display:inline-block;margin-right:2em}.metric b{font-size:1.5em;display:block}"""
 
 
-def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Write `report.html` (or `out`) for a finished run or an ensemble folder, computing the test-set figures."""
+def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, model: Any = None) -> Path:
+    """Write `report.html` (or `out`) for a finished run or an ensemble folder, computing the test-set figures
+    (your own model needs `model`, as `mnistlab.load` does)."""
     from mnistlab.evaluation import evaluate_saved
 
     path = Path(path)
     is_ensemble = EnsembleFolder(path).exists()
     run = None if is_ensemble else RunFolder.open(path)
-    _, dataset, result = evaluate_saved(path)
+    _, dataset, result = evaluate_saved(path, model=model)
     headline = [("test accuracy", f"{result['accuracy']:.4f}"), ("test loss", f"{result['loss']:.4f}")]
     if is_ensemble:
         title, sections = path.name, _ensemble_sections(EnsembleFolder(path), result)

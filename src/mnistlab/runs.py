@@ -9,6 +9,7 @@
         history.csv        one row per epoch
         metrics.json       final metrics (test loss and accuracy of the best checkpoint, ...)
         checkpoints/       best.* and last.* (safetensors + JSON, see models/io.py), last-state.pt (for --resume)
+        data.npz           the arrays it was trained on, when they were given in memory (`mnistlab.fit`)
         events.out.tfevents.*  TensorBoard
         curves.png, confusion.png, mistakes.png (test; confusion-val.png ... for other splits), report.html
 
@@ -75,12 +76,16 @@ def _numbered_folder(parent: str | os.PathLike, name: str) -> Path:
 class RunFolder:
     SETTINGS, COMMAND, ENVIRONMENT, STATUS = "settings.toml", "command.txt", "environment.json", "run.json"
     HISTORY, METRICS, CHECKPOINTS, LAST_STATE = "history.csv", METRICS, "checkpoints", "last-state.pt"
+    DATA = "data.npz"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
     def __repr__(self) -> str:
         return f"RunFolder('{self.path}')"
+
+    def __fspath__(self) -> str:  # a run is its folder: mnistlab.load(run), open(os.path.join(run, ...))
+        return str(self.path)
 
     def _repr_html_(self) -> str:
         """In a notebook: what the run is and how it did, and its training curves."""
@@ -134,6 +139,16 @@ class RunFolder:
         if not path.is_file():
             raise MnistlabError(f"{self.path} has no {which} checkpoint yet (its state: {self.state()})")
         return path
+
+    @property
+    def data_path(self) -> Path:
+        """Where a run trained on arrays keeps them (see `data/arrays.py`), so it can be resumed and evaluated."""
+        return self.path / self.DATA
+
+    def dataset_source(self) -> str | None:
+        """What the run's dataset loads from: its own arrays if it has them (wherever the folder has moved),
+        else what its settings name."""
+        return str(self.data_path) if self.data_path.is_file() else self.settings().get("dataset")
 
     @property
     def last_state(self) -> Path:

@@ -293,5 +293,5 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path):
     best = load_file(source.checkpoint("best"))
     assert all(torch.equal(best[k], first.state[k]) for k in best)  # weights and normalization
     assert read_toml(tuned.path / "settings.toml")["init_from"] == str(source.path)
-    with pytest.raises(ConfigError, match=r"init_from .*: its model is linear .* and this run's is mlp"):
+    with pytest.raises(ConfigError, match=r"init_from .*: its model is linear .* and the one to fill is mlp"):
         train(small(model="mlp", init_from=str(source.path)), tmp_path, progress="quiet")

@@ -1,15 +1,16 @@
-"""Loading a whole MNIST-family dataset into uint8 arrays: by name, from a folder of IDX files, or from a
-folder of one's own pictures sorted into class folders."""
+"""Loading a whole MNIST-family dataset into uint8 arrays: by name, from a folder of IDX files, from a
+folder of one's own pictures sorted into class folders, or from an .npz file of arrays (`data/arrays.py`)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from mnistlab.data.arrays import check_arrays, read_arrays
 from mnistlab.data.folders import is_picture_folder, load_picture_folder
 from mnistlab.data.idx import load_idx_images, load_idx_labels
 from mnistlab.data.registry import DATA_ENV_VAR, DATASETS, STANDARD_FILES, get_dataset_spec, resolve_data_root
@@ -22,8 +23,9 @@ SPLITS = ("train", "test")
 class Dataset:
     """A dataset held in memory.
 
-    Images are uint8 arrays of shape (N, 28, 28) with values 0-255 (0 is background); labels are uint8 (N,)
-    with values below `num_classes`.
+    Images are uint8 arrays of shape (N, H, W) (28x28 for the standard sets) with values 0-255 (0 is
+    background); labels are uint8 (N,) with values below `num_classes`. A dataset made from arrays may have
+    its own validation split (`val_*`, Keras's validation_data) and may lack a test split (0 test images).
     """
 
     name: str
@@ -33,6 +35,19 @@ class Dataset:
     test_labels: np.ndarray
     class_names: tuple[str, ...]
     source: Path
+    val_images: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
+
+    @classmethod
+    def from_arrays(cls, train: tuple[Any, Any], validation: tuple[Any, Any] | None = None,
+                    test: tuple[Any, Any] | None = None, class_names: Sequence[str] | None = None,
+                    name: str = "arrays") -> "Dataset":
+        """A dataset of (images, labels) arrays, numpy or torch, checked (see `data/arrays.py`)."""
+        return cls(name=name, source=Path(name), **check_arrays(train, validation, test, class_names))
+
+    @property
+    def has_test(self) -> bool:
+        return len(self.test_images) > 0
 
     @property
     def num_classes(self) -> int:
@@ -44,8 +59,9 @@ class Dataset:
 
     def __repr__(self) -> str:  # the arrays' own repr would fill a screen
         h, w = self.image_shape
-        return (f"Dataset({self.name!r}: {len(self.train_images):,} training and {len(self.test_images):,} test "
-                f"images of {h}x{w}, {self.num_classes} classes, from {self.source})")
+        val = f", {len(self.val_images):,} validation" if self.val_images is not None else ""
+        return (f"Dataset({self.name!r}: {len(self.train_images):,} training{val} and {len(self.test_images):,} "
+                f"test images of {h}x{w}, {self.num_classes} classes, from {self.source})")
 
     def _repr_html_(self) -> str:
         """In a notebook: its splits and classes, and a few of its images."""
@@ -53,8 +69,10 @@ class Dataset:
         from mnistlab._html import png, table
 
         h, w = self.image_shape
-        rows = [("training images", f"{len(self.train_images):,}"), ("test images", f"{len(self.test_images):,}"),
-                ("image size", f"{h}x{w}"), ("classes", ", ".join(self.class_names)), ("source", self.source)]
+        rows = [("training images", f"{len(self.train_images):,}"),
+                *([("validation images", f"{len(self.val_images):,}")] if self.val_images is not None else []),
+                ("test images", f"{len(self.test_images):,}"), ("image size", f"{h}x{w}"),
+                ("classes", ", ".join(self.class_names)), ("source", self.source)]
         grid = plots.sample_grid(self.train_images[:16], self.train_labels[:16], self.class_names)
         return table(rows, f"dataset {self.name}") + png(grid, "the first training images")
 
@@ -62,6 +80,9 @@ class Dataset:
         """(images, labels) of "train" or "test"."""
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        if split == "test" and not self.has_test:
+            raise DataError(f"dataset {self.name!r} has no test split; give one (test_data=, or x_test/y_test in "
+                            "its .npz), or look at its train split")
         return getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
 
 
@@ -87,9 +108,12 @@ def load_dataset(
 
     A folder holds the four standard IDX files (gzipped or not; an optional `classes.txt` there gives one
     class name per line), or pictures in one sub-folder per class under train/ (and optionally test/), read
-    as `data/folders.py` says.
+    as `data/folders.py` says. A file ending in .npz holds arrays (`data/arrays.py`).
     """
     key = str(name_or_folder)
+    if key.endswith(".npz"):
+        path = Path(key).expanduser()
+        return Dataset(source=path, **read_arrays(path))
     if key in DATASETS:
         spec = get_dataset_spec(key)
         folder = resolve_data_root(data_dir) / spec.name
@@ -187,8 +211,11 @@ def _load_folder(folder: Path, name: str, class_names: tuple[str, ...] | None) -
 def describe_dataset(dataset: Dataset) -> dict:
     """What the tutorials print by hand: counts, shape, pixel range, label values and per-class counts."""
     info = {"name": dataset.name, "source": str(dataset.source), "classes": list(dataset.class_names), "splits": {}}
-    for split in SPLITS:
-        images, labels = dataset.split(split)
+    parts = {"train": (dataset.train_images, dataset.train_labels), "val": (dataset.val_images, dataset.val_labels),
+             "test": (dataset.test_images, dataset.test_labels)}
+    for split, (images, labels) in parts.items():
+        if images is None or len(images) == 0:  # no validation split of its own; no test split
+            continue
         counts = np.bincount(labels, minlength=dataset.num_classes)
         info["splits"][split] = {
             "count": int(len(images)),

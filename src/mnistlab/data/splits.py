@@ -30,7 +30,8 @@ class DeviceSplits:
 def split_dataset(dataset: Dataset, validation: str, val_split: float, seed: int, subset: int,
                   device: torch.device) -> DeviceSplits:
     """Hold out a seeded random `val_split` of train ("split") or its last `val_split` ("last", as Keras's
-    validation_split), use the test set ("test"), or none ("none")."""
+    validation_split), use the dataset's own validation split ("given", Keras's validation_data), the test
+    set ("test"), or none ("none")."""
     x, y = dataset.train_images, dataset.train_labels
     if subset:
         if subset > len(x):
@@ -44,7 +45,14 @@ def split_dataset(dataset: Dataset, validation: str, val_split: float, seed: int
         x, y, val_x, val_y = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     elif validation == "last":
         x, y, val_x, val_y = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+    elif validation == "given":
+        if dataset.val_images is None:
+            raise ConfigError(f"validation = 'given' needs a dataset with its own validation split, and "
+                              f"{dataset.name!r} has none; pass validation_data, or use validation = 'split'")
+        val_x, val_y = dataset.val_images, dataset.val_labels
     elif validation == "test":
+        if not dataset.has_test:
+            raise ConfigError(f"validation = 'test' needs a test split, and {dataset.name!r} has none")
         val_x, val_y = dataset.test_images, dataset.test_labels
 
     def to_device(a, labels=False):

@@ -1,7 +1,8 @@
 """Saving and loading models: weights in safetensors, plus a small JSON that says how to rebuild the model.
 
 Loading never executes code from the file. The JSON holds the model's registry name and options (so
-`create_model` rebuilds it), its dataset and class names, and whatever metadata the caller adds.
+`create_model` rebuilds it), its dataset and class names, and whatever metadata the caller adds. Your own
+model's name is its builder reference (`models.user`), whose code is run only when the caller names it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -18,6 +19,7 @@ from mnistlab._io import atomic_write, read_json, write_json
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.registry import create_model
+from mnistlab.models.user import as_builder, is_reference
 
 FORMAT_VERSION = 1
 
@@ -79,26 +81,39 @@ def check_class_names(meta: dict[str, Any], num_classes: int, where: str) -> Non
                             f"predicts; got {names!r}")
 
 
-def _build(spec: dict[str, Any], shapes: dict[str, tuple[int, ...]], weights: Path) -> Classifier:
-    """Rebuild a described model whose weights have `shapes` (from the safetensors header). The model is
-    built on the meta device first, so a description that does not fit the weights allocates nothing."""
+def _build(spec: dict[str, Any], shapes: dict[str, tuple[int, ...]], weights: Path,
+           builder: Callable[..., torch.nn.Module] | None = None) -> Classifier:
+    """Rebuild a described model whose weights have `shapes` (from the safetensors header). A zoo model is
+    built on the meta device first, so a description that does not fit the weights allocates nothing; your
+    own model (`builder`, which the caller named) is built as it is, since its code may not run on meta."""
+    if builder is None and is_reference(spec["name"]):
+        reference = spec["name"]
+        target, _, attr = reference.rpartition(":")
+        how = (f"define {attr} again and pass mnistlab.load(path, model={attr}()) in Python, or put it in a file "
+               f"and give --model path/to/file.py:{attr} on the command line" if target == "__main__" else
+               f"pass model={reference!r} (or an instance) to mnistlab.load, or --model {reference} to the command")
+        raise MnistlabError(f"{weights}: its model is your own ({reference}), and mnistlab runs no code a checkpoint "
+                            f"names unless you name it too: {how}")
+
     def create(device: str) -> Classifier:
         with torch.device(device):
             return create_model(spec["name"], num_classes=spec["num_classes"], image_shape=tuple(spec["image_shape"]),
-                                **spec["options"])
+                                builder=builder, **spec["options"])
 
     try:
-        planned = {k: tuple(v.shape) for k, v in create("meta").state_dict().items()}
+        model = create("meta" if builder is None else "cpu")
     except MnistlabError as e:
         raise MnistlabError(f"{weights}: its description does not build a model: {e}") from None
     except Exception as e:  # a builder that cannot run on the meta device, or a hostile option
         raise MnistlabError(f"{weights}: its description does not build a model ({type(e).__name__}: {e})") from None
+    planned = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     if planned != shapes:
         wrong = sorted(set(planned) ^ set(shapes)) or sorted(k for k in planned if planned[k] != shapes[k])
+        whose = "the model you passed does not match it" if builder is not None else (
+            "the description beside the weights is damaged, or belongs to other weights")
         raise MnistlabError(f"{weights}: weights do not fit model {spec['name']!r} as described (first difference: "
-                            f"{wrong[0]}: {planned.get(wrong[0])} described, {shapes.get(wrong[0])} stored); "
-                            "the description beside the weights is damaged, or belongs to other weights")
-    return create("cpu")
+                            f"{wrong[0]}: {planned.get(wrong[0])} described, {shapes.get(wrong[0])} stored); {whose}")
+    return model if builder is not None else create("cpu")
 
 
 @contextlib.contextmanager
@@ -139,15 +154,32 @@ def _fill(model: Classifier, state: dict[str, torch.Tensor], weights: Path) -> C
     return model
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Classifier, dict[str, Any]]:
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", model: Any = None
+               ) -> tuple[Classifier, dict[str, Any]]:
     """Rebuild a saved model in eval mode; returns (model, metadata). The description is checked against the
-    weights' header before anything is built."""
+    weights' header before anything is built. Your own model needs `model`: its reference, an instance or
+    its builder (`models.user.as_builder`)."""
     weights = Path(path).with_suffix(".safetensors")
     meta = read_model_meta(weights)
     spec = check_description(meta["model"], str(weights.with_suffix(".json")))
     check_class_names(meta, spec["num_classes"], str(weights.with_suffix(".json")))
-    model = _fill(_build(spec, _header_shapes(weights), weights), _read_weights(weights), weights)
-    return model.to(device).eval(), meta
+    built = _build(spec, _header_shapes(weights), weights, as_builder(model, copies=True))
+    return _fill(built, _read_weights(weights), weights).to(device).eval(), meta
+
+
+def load_weights_into(model: Classifier, path: str | os.PathLike) -> dict[str, Any]:
+    """Fill `model` with a checkpoint's weights, if its description is `model`'s (name, options, classes and
+    image shape); returns the checkpoint's description. Builds nothing, so your own model needs no code."""
+    weights = Path(path).with_suffix(".safetensors")
+    meta = read_model_meta(weights)
+    spec = check_description(meta["model"], str(weights.with_suffix(".json")))
+    if spec != model.spec:
+        raise MnistlabError(f"{weights}: its model is {spec['name']} {spec['options']} for {spec['num_classes']} "
+                            f"classes of {spec['image_shape']}, and the one to fill is {model.spec['name']} "
+                            f"{model.spec['options']} for {model.spec['num_classes']} classes of "
+                            f"{model.spec['image_shape']}")
+    _fill(model, _read_weights(weights), weights)
+    return spec
 
 
 def read_export_metadata(path: str | os.PathLike) -> dict[str, str] | None:
@@ -163,10 +195,11 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, str] | None:
     return metadata if "models" in metadata else None
 
 
-def load_exported_models(path: str | os.PathLike, device: str | torch.device = "cpu"
+def load_exported_models(path: str | os.PathLike, device: str | torch.device = "cpu", model: Any = None
                          ) -> tuple[list[Classifier], dict[str, Any]]:
     """The models in an exported safetensors file (one, or an ensemble's members), rebuilt from the specs
-    in its header; returns (models in eval mode, metadata with its JSON values decoded)."""
+    in its header (your own model from `model`, as in `load_model`); returns (models in eval mode, metadata
+    with its JSON values decoded)."""
     weights = Path(path)
     raw = read_export_metadata(weights)
     if raw is None:
@@ -179,11 +212,13 @@ def load_exported_models(path: str | os.PathLike, device: str | torch.device = "
     if not isinstance(meta["models"], list) or not meta["models"]:
         raise MnistlabError(f"{weights}: its header describes no models")
     state = _read_weights(weights)
+    builder = as_builder(model, copies=True)
     models = []
     for i, spec in enumerate(meta["models"]):
         prefix = f"members.{i}."
         spec = check_description(spec, f"{weights} (member {i})")
         check_class_names(meta, spec["num_classes"], str(weights))
         member = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        models.append(_fill(_build(spec, _header_shapes(weights, prefix), weights), member, weights).to(device).eval())
+        built = _build(spec, _header_shapes(weights, prefix), weights, builder)
+        models.append(_fill(built, member, weights).to(device).eval())
     return models, meta

@@ -8,14 +8,19 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from mnistlab.config import check_type
 from mnistlab.errors import ConfigError
 from mnistlab.models.base import Classifier, Normalize
+from mnistlab.models.user import call_builder, import_builder, is_reference
 
 # Options every model takes, handled here rather than by each builder.
 COMMON_OPTIONS = ("normalize", "mean", "std")
+# your own model's default normalization: one mean and std (as the PyTorch tutorials' Normalize((0.1307,),
+# (0.3081,))), so that a module written for standardized inputs takes raw pixels
+USER_NORMALIZE = "global"
 
 
 @dataclass(frozen=True)
@@ -72,31 +77,69 @@ def get_model_entry(name: str) -> ModelEntry:
 
 
 def create_model(name: str, num_classes: int = 10, image_shape: tuple[int, int] = (28, 28),
+                 builder: Callable[..., nn.Module] | None = None, import_code: bool = False,
                  **options: Any) -> Classifier:
-    """Build the model registered as `name`: a `Classifier` that takes raw pixels and returns logits.
+    """Build the model registered as `name`, or your own (`builder`, under its reference `name`; see
+    `models.user`; with `import_code`, where the user named the reference, the code it names): a
+    `Classifier` that takes raw pixels and returns logits.
 
     `options` are the builder's keyword options (see `mnistlab models show NAME`) plus `normalize`
     ("scale", "global" or "standardize") and, with "global", fixed `mean` and `std` of pixels scaled to 0-1.
     """
-    entry = get_model_entry(name)
-    known = entry.options()
-    unknown = sorted(set(options) - set(known) - set(COMMON_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"model {name!r} has no option {', '.join(unknown)}; its options are "
-            f"{', '.join(list(known) + list(COMMON_OPTIONS))}"
-        )
     spec = {"name": name, "num_classes": num_classes, "image_shape": list(image_shape), "options": dict(options)}
-    normalize = Normalize(options.pop("normalize", entry.normalize) or entry.normalize, image_shape,
-                          options.pop("mean", None), options.pop("std", None))
-    options = entry.check_options(options)
-    try:
-        net = entry.builder(num_classes=num_classes, image_shape=tuple(image_shape), **{**entry.preset, **options})
-    except (ValueError, RuntimeError) as e:  # e.g. a negative width: torch's own message, with the model named
-        raise ConfigError(f"model {name!r} cannot be built with options {spec['options']}: {e}") from None
-    model = Classifier(net, normalize, image_shape, num_classes)
+    if builder is not None or is_reference(name):
+        if builder is None and import_code:
+            builder = import_builder(name)
+        if builder is None:
+            raise ConfigError(f"model {name!r} is your own code, which mnistlab imports only when you name it; "
+                              "pass it (model=..., --model)")
+        normalize = Normalize(options.pop("normalize", USER_NORMALIZE) or USER_NORMALIZE, image_shape,
+                              options.pop("mean", None), options.pop("std", None))
+        net = call_builder(builder, name, num_classes, image_shape, options)
+        model = Classifier(net, normalize, image_shape, num_classes)
+        _check_logits(model, name)
+    else:
+        entry = get_model_entry(name)
+        known = entry.options()
+        unknown = sorted(set(options) - set(known) - set(COMMON_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"model {name!r} has no option {', '.join(unknown)}; its options are "
+                f"{', '.join(list(known) + list(COMMON_OPTIONS))}"
+            )
+        normalize = Normalize(options.pop("normalize", entry.normalize) or entry.normalize, image_shape,
+                              options.pop("mean", None), options.pop("std", None))
+        options = entry.check_options(options)
+        try:
+            net = entry.builder(num_classes=num_classes, image_shape=tuple(image_shape), **{**entry.preset, **options})
+        except (ValueError, RuntimeError) as e:  # e.g. a negative width: torch's own message, with the model named
+            raise ConfigError(f"model {name!r} cannot be built with options {spec['options']}: {e}") from None
+        model = Classifier(net, normalize, image_shape, num_classes)
     model.spec = spec  # everything needed to rebuild it: create_model(**spec) (see models.io)
     return model
+
+
+def _check_logits(model: Classifier, name: str) -> None:
+    """One forward pass of two blank images: your model must give logits (2, num_classes). It also sets the
+    shapes of lazy layers (nn.LazyLinear), so that the weights can be saved and loaded."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.device.type == "meta" for t in tensors):  # planning a load on the meta device: nothing can run
+        return
+    device = tensors[0].device
+    was_training = model.training
+    blank = torch.zeros(2, 1, *model.image_shape, device=device)
+    try:
+        with torch.no_grad():
+            logits = model.eval()(blank)
+    except Exception as e:
+        raise ConfigError(f"model {name!r} fails on a batch of shape {tuple(blank.shape)} (N, 1, H, W): "
+                          f"{type(e).__name__}: {e}") from e
+    finally:
+        model.train(was_training)
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, model.num_classes):
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ConfigError(f"model {name!r} maps a batch of shape {tuple(blank.shape)} to {got}; it must return "
+                          f"logits of shape (N, {model.num_classes}), one score per class")
 
 
 def count_parameters(model: nn.Module, trainable: bool = True) -> int:

@@ -101,8 +101,9 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, l
 
 
 def serve(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, device: str = "auto",
-          max_upload_bytes: int = MAX_UPLOAD_BYTES, limits: InputLimits = SERVER_LIMITS) -> None:
-    """Load a run, ensemble or checkpoint and serve it until interrupted."""
+          max_upload_bytes: int = MAX_UPLOAD_BYTES, limits: InputLimits = SERVER_LIMITS, model: Any = None) -> None:
+    """Load a run, ensemble or checkpoint (your own model with `model`, as `mnistlab.load`) and serve it
+    until interrupted."""
     _fastapi()
     import uvicorn
 
@@ -110,7 +111,7 @@ def serve(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, de
     from mnistlab.predict import load
 
     _check_port_free(host, port)
-    predictor = load(path, str(resolve_device(device)))
+    predictor = load(path, str(resolve_device(device)), model)
     app = create_app(predictor, max_upload_bytes, limits)
     print(f"serving {predictor!r} on http://{host}:{port} (API described at /docs); Ctrl-C stops", flush=True)
     # a bounded number of connections, and idle ones closed, so slow or stalled clients cannot pile up

@@ -1,29 +1,32 @@
 """A whole training run: data and model from the settings, a run folder, the callbacks, `Trainer.fit`,
-then the test metrics and figures. `resume` continues an interrupted run in its own folder."""
+then the test metrics and figures. `resume` continues an interrupted run in its own folder; `fit` is the
+Python door for your own model and arrays (`mnistlab.fit`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from mnistlab.config import from_dict, merge, read_toml, to_toml
+from mnistlab.data.arrays import save_arrays
 from mnistlab.data.dataset import Dataset, load_dataset
 from mnistlab.data.splits import DeviceSplits, split_dataset
 from mnistlab.devices import resolve_device
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
-from mnistlab.models.io import load_model, read_model_meta
+from mnistlab.models.io import load_weights_into, read_model_meta
 from mnistlab.models.registry import count_parameters, create_model, get_model_entry
+from mnistlab.models.user import as_builder, is_reference, model_label, reference_of
 from mnistlab.runs import RunFolder, best_checkpoint, figure_path, find_run_path
-from mnistlab.settings import RESUMABLE_SETTINGS, TrainConfig
+from mnistlab.settings import RESUMABLE_SETTINGS, USER_MODEL_SETTINGS, TrainConfig
 from mnistlab.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -38,8 +41,8 @@ from mnistlab.training.trainer import Trainer
 
 def build_config(config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None,
                  base: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults <- the model's own training settings (see `register_model`) <- `base` (e.g. a recipe) <- TOML
-    file <- `overrides` (flags)."""
+    """Defaults <- the model's own training settings (see `register_model`; USER_MODEL_SETTINGS for your
+    own) <- `base` (e.g. a recipe) <- TOML file <- `overrides` (flags)."""
     data = dict(base or {})
     if config_file:
         data = merge(data, read_toml(config_file))
@@ -49,7 +52,7 @@ def build_config(config_file: str | os.PathLike | None = None, overrides: dict[s
         data = {**data, "model": spec["name"], "model_options": {**spec["options"], **data.get("model_options", {})}}
     model = data.get("model", TrainConfig.model)
     if isinstance(model, str):  # else from_dict names the wrong type
-        data = merge(get_model_entry(model).train_settings, data)
+        data = merge(USER_MODEL_SETTINGS if is_reference(model) else get_model_entry(model).train_settings, data)
     return from_dict(TrainConfig, data)
 
 
@@ -69,17 +72,20 @@ def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
     return callbacks
 
 
-def prepare_training(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSplits]:
-    """The dataset, the seeded model and the splits on the device. Done before a run is started, so that an
-    unknown name, a bad option or missing data fails at once and leaves no run folder behind."""
+def prepare_training(config: TrainConfig, dataset: Dataset | None = None, builder=None
+                     ) -> tuple[Dataset, Classifier, DeviceSplits]:
+    """The dataset (`dataset`, else the one the settings name), the seeded model (your own is built by
+    `builder`, else by the code its reference names) and the splits on the device. Done before a run is
+    started, so that an unknown name, a bad option or missing data fails at once and leaves no run folder."""
     device = resolve_device(config.device)
     if config.cuda_graph and device.type != "cuda":
         raise ConfigError(f"cuda_graph needs a CUDA device, and this run is on {device}; "
                           "set cuda_graph = false (--no-cuda-graph) or --device cuda")
-    dataset = load_dataset(config.dataset, config.data_dir)
+    dataset = dataset or load_dataset(config.dataset, config.data_dir)
     torch.manual_seed(config.seed)  # initial weights
+    # training runs the code its settings name (the user named it there)
     model = create_model(config.model, num_classes=dataset.num_classes, image_shape=dataset.image_shape,
-                         **config.model_options)
+                         builder=builder, import_code=True, **config.model_options)
     data = split_dataset(dataset, config.validation, config.val_split, config.seed, config.subset, device)
     if config.last_batch == "drop" and len(data.train_x) < config.batch_size:
         raise ConfigError(f"last_batch = 'drop' leaves no batch: {len(data.train_x)} training images are fewer "
@@ -92,34 +98,79 @@ def prepare_training(config: TrainConfig) -> tuple[Dataset, Classifier, DeviceSp
 
 
 def _start_from(model: Classifier, source: str) -> None:
-    """Load the weights of a run's best checkpoint (or a checkpoint file) into `model`, which must have the
-    same shape."""
-    checkpoint = best_checkpoint(find_run_path(source))
-    trained, _ = load_model(checkpoint)
-    if trained.spec != model.spec:
-        raise ConfigError(f"init_from {source}: its model is {trained.spec['name']} {trained.spec['options']} for "
-                          f"{trained.spec['num_classes']} classes of {trained.spec['image_shape']}, and this run's is "
-                          f"{model.spec['name']} {model.spec['options']} for {model.spec['num_classes']} classes of "
-                          f"{model.spec['image_shape']}; leave --model out to take the run's")
-    model.load_state_dict(trained.state_dict())
+    """Load the weights of a run's best checkpoint (or a checkpoint file) into `model`, which must be the
+    same model: the same name (or code), options, classes and image shape."""
+    try:
+        load_weights_into(model, best_checkpoint(find_run_path(source)))
+    except MnistlabError as e:
+        raise ConfigError(f"init_from {source}: {e}; leave --model out to take the run's") from None
 
 
 def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str | None = None,
-          progress: str = "auto", command: str | None = None, callbacks: Sequence[Callback] = ()) -> RunFolder:
-    """Train per `config` in a new run folder under `runs_dir`; returns the folder (see `RunFolder`)."""
+          progress: str = "auto", command: str | None = None, callbacks: Sequence[Callback] = (),
+          dataset: Dataset | None = None, model: Any = None) -> RunFolder:
+    """Train per `config` in a new run folder under `runs_dir`; returns the folder (see `RunFolder`).
+
+    `dataset` (in memory, e.g. from arrays) replaces the one the settings name, and is saved in the run
+    folder (`RunFolder.data_path`), which the settings then name; `model` (an nn.Module or a builder, see
+    `models.user.as_builder`) builds your own model, whose reference `config.model` holds."""
     command = command or shlex.join(["mnistlab", *sys.argv[1:]])
-    dataset_name = Path(config.dataset).name if os.sep in config.dataset else config.dataset
-    prepared = prepare_training(config)
-    run = RunFolder.create(runs_dir, name or f"{dataset_name}-{config.model}")
+    prepared = prepare_training(config, dataset, as_builder(model))
+    run = RunFolder.create(runs_dir, name or f"{prepared[0].name}-{model_label(config.model)}")
+    if dataset is not None:
+        config = dataclasses.replace(config, dataset=str(save_arrays(dataset, run.data_path).resolve()))
     run.write_start(to_toml(config), command, str(resolve_device(config.device)))
     return _fit(config, run, prepared, progress, command, callbacks, resume=False)
 
 
+def fit(model: Any = None, data: Any = None, *, validation_data: Any = None,
+        validation_split: float | None = None, test_data: Any = None, class_names: Sequence[str] | None = None,
+        config: str | os.PathLike | None = None, runs_dir: str | os.PathLike = "runs", name: str | None = None,
+        progress: str = "auto", callbacks: Sequence[Callback] = (), **settings: Any) -> RunFolder:
+    """Train `model` on `data` as `mnistlab train` does (same trainer, callbacks and run folder); returns the
+    run. See `mnistlab.fit` for the arguments; None leaves the model or dataset to the settings' default."""
+    settings = dict(settings)
+    if "normalize" in settings:  # a model option, given where Keras users look for it
+        settings["model_options"] = {**settings.get("model_options", {}), "normalize": settings.pop("normalize")}
+    builder = None
+    if isinstance(model, str):
+        settings["model"] = model
+    elif model is not None:
+        builder = as_builder(model)
+        settings["model"] = reference_of(model)
+    dataset = None
+    if isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, (tuple, list)):
+        dataset = Dataset.from_arrays(data, validation_data, test_data, class_names)
+    elif isinstance(data, (str, os.PathLike)) or data is None:
+        if validation_data is not None or test_data is not None or class_names is not None:
+            raise ConfigError("validation_data, test_data and class_names go with arrays: data=(images, labels); "
+                              f"the dataset {str(data)!r} has its own")
+        if data is not None:
+            settings["dataset"] = str(data)
+    else:
+        raise ConfigError(f"data must be (images, labels) arrays, a dataset name, a folder or an .npz file; got "
+                          f"{type(data).__name__}")
+    if validation_data is not None:
+        if validation_split is not None:
+            raise ConfigError("give validation_data or validation_split, not both")
+        settings["validation"] = "given"
+    elif validation_split is not None:  # Keras's: the last fraction of the training arrays, before shuffling
+        settings.update(validation="last", val_split=validation_split)
+    if dataset is not None:
+        settings["dataset"] = dataset.name
+    train_config = build_config(config, settings)
+    return train(train_config, runs_dir, name, progress, f"mnistlab.fit({train_config.model!r}, ...)", callbacks,
+                 dataset, builder)
+
+
 def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Sequence[Callback] = (),
-           changes: dict[str, Any] | None = None) -> RunFolder:
+           changes: dict[str, Any] | None = None, model: Any = None) -> RunFolder:
     """Continue an interrupted or stopped run from its last checkpoint, in its own folder; with `changes`
     (only RESUMABLE_SETTINGS), on those settings: `{"epochs": N}` trains a run, finished or not, to N epochs
-    (a schedule that depends on the length is recomputed for the new one)."""
+    (a schedule that depends on the length is recomputed for the new one). Your own model is rebuilt by the
+    code its settings name, or by `model` (needed for a class defined in a notebook that is gone)."""
     run = RunFolder.open(run_path)
     state, status = run.state(), run.status()
     changes = dict(changes or {})
@@ -141,7 +192,9 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
     if changes:
         run.write_settings(to_toml(config))
     command = run.command()
-    prepared = prepare_training(config)  # a failure here (data gone, say) leaves the run resumable
+    dataset = load_dataset(run.data_path) if run.data_path.is_file() else None  # the arrays it was given
+    # a failure here (data gone, say) leaves the run resumable
+    prepared = prepare_training(config, dataset, as_builder(model))
     run.set_state("running", resumed=time.time())
     return _fit(config, run, prepared, progress, command, callbacks, resume=True)
 
@@ -204,13 +257,20 @@ def _wall(run: RunFolder, started: float) -> float:
 
 
 def _write_figures(run: RunFolder, trainer: Trainer, dataset: Dataset) -> None:
-    """Curves, and the confusion matrix and worst mistakes of the tested model on the test set."""
+    """Curves, and the confusion matrix and worst mistakes of the tested model on the test set (on the
+    validation split when the dataset has no test set)."""
     from mnistlab import plots
     from mnistlab.metrics import classification_metrics, write_metric_figures
 
     plots.training_curves({run.name: _history(trainer)}, figure_path(run.path, "curves"))
+    data = trainer.data
+    split, images, labels = (("test", dataset.test_images, dataset.test_labels) if dataset.has_test
+                             else ("val", data.val_x, data.val_y))
+    if images is None:
+        return
+    labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else labels
     model = trainer.eval_model.to(memory_format=torch.contiguous_format)
-    proba = torch.softmax(batched_logits(model, dataset.test_images, trainer.config.eval_batch_size), 1).cpu().numpy()
-    result = classification_metrics(proba, dataset.test_labels, dataset.class_names)
-    write_metric_figures(result, proba, dataset.test_images, dataset.test_labels, dataset.class_names, run.path,
-                         f"({run.name}, test)")
+    proba = torch.softmax(batched_logits(model, images, trainer.config.eval_batch_size), 1).cpu().numpy()
+    result = classification_metrics(proba, labels, dataset.class_names)
+    images = images.cpu().numpy() if isinstance(images, torch.Tensor) else images
+    write_metric_figures(result, proba, images, labels, dataset.class_names, run.path, f"({run.name}, {split})", split)

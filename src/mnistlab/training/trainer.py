@@ -151,7 +151,8 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train from the epoch after `self.epoch` to config.epochs (or until a callback stops), then
-        evaluate the best checkpoint (or the final model) on the test set. Returns the final logs."""
+        evaluate the best checkpoint (or the final model) on the test set, if there is one. Returns the
+        final logs."""
         self._call("on_train_begin")
         self._fit_started = time.perf_counter()
         try:
@@ -173,9 +174,10 @@ class Trainer:
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
             # in float32, so the figure is what the saved model gives wherever it is loaded
-            final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
-                                                                       fp32=True)
-            if self.config.tta:
+            if len(self.data.test_x):  # arrays given without a test set have none
+                final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
+                                                                           fp32=True)
+            if self.config.tta and len(self.data.test_x):
                 final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
                     self.data.test_x, self.data.test_y, tta=True, fp32=True)
         except BaseException as error:
