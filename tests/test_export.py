@@ -90,3 +90,42 @@ def test_onnx_export_of_the_space_to_depth_default_model(test_images, tmp_path):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"pixels": test_images[:50].astype(np.float32)[:, None]})
     _check(_reference(weights, test_images[:50]), got)
+
+
+def test_pt2_program_matches_mnistlab_for_an_ensemble(mnist_runs, test_images, tmp_path):
+    ens = tmp_path / "ens"
+    assert main(["ensemble", *(str(r.path) for r in mnist_runs), "--out", str(ens)]) == 0
+    out = tmp_path / "ens.pt2"
+    assert main(["export", str(ens), "--format", "pt2", "--out", str(out)]) == 0
+    extra = {"mnistlab.json": ""}
+    program = torch.export.load(str(out), extra_files=extra)
+    assert '"class_names"' in extra["mnistlab.json"]
+    x = torch.from_numpy(test_images.astype(np.float32)[:, None])
+    for batch in (x, x[:5], x[:1]):  # dynamic batch size
+        with torch.no_grad():
+            _check(_reference(ens, test_images[: len(batch)]), program.module()(batch).numpy())
+
+
+def test_onnx_uses_the_current_exporter_and_falls_back_with_a_warning(mnist_runs, test_images, tmp_path,
+                                                                     monkeypatch):
+    import warnings
+
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from mnistlab import export as exporting
+
+    predictor = mnistlab.load(mnist_runs[0].path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: the dynamo exporter did it
+        exporting.export(predictor, "onnx", tmp_path / "dynamo.onnx")
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("an op it cannot translate")
+
+    monkeypatch.setattr(exporting, "_exported_program", unsupported)
+    with pytest.warns(UserWarning, match="dynamo ONNX exporter failed .*an op it cannot translate"):
+        exporting.export(predictor, "onnx", tmp_path / "legacy.onnx")
+    x = test_images.astype(np.float32)[:, None]
+    for name in ("dynamo", "legacy"):
+        session = ort.InferenceSession(str(tmp_path / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        _check(_reference(mnist_runs[0].path, test_images), session.run(None, {"pixels": x})[0])

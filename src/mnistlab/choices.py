@@ -15,4 +15,5 @@ VALIDATION_METRICS = ("val_loss", "val_accuracy")
 # torch.compile modes; reduce-overhead replays the steps as CUDA graphs (on GPUs: far less launch overhead)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PROGRESS_MODES = ("auto", "bar", "notebook", "plain", "quiet")
-EXPORT_FORMATS = {"onnx": "onnx", "torchscript": "pt", "safetensors": "safetensors"}  # format: file extension
+# format: file extension (pt2: a torch.export program, which torch recommends over TorchScript)
+EXPORT_FORMATS = {"onnx": "onnx", "pt2": "pt2", "torchscript": "pt", "safetensors": "safetensors"}

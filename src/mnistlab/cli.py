@@ -296,7 +296,7 @@ def cmd_serve(args) -> None:
 
     limits = dataclasses.replace(SERVER_LIMITS, max_pixels=_pixels(args.max_megapixels))
     serve(find_run_path(args.run, args.runs_dir), args.host, args.port, args.device, int(args.max_upload_mb * 2**20),
-          limits, args.model)
+          limits, args.model, tuple(args.cors), args.workers)
 
 
 # ---------------------------------------------------------------- recipes
@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", parents=[runs_dir, own_model],
-                       help="answer predictions over HTTP (a JSON API; needs [serve])")
+                       help="a draw-a-digit page and a JSON API over HTTP (needs [serve])")
     p.add_argument("run", help="run folder, ensemble folder or .safetensors checkpoint")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
@@ -449,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=10, help="largest request, in MiB (default 10)")
     p.add_argument("--max-megapixels", type=float, default=16,
                    help="refuse uploaded pictures larger than this, before decoding them (default 16)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="requests worked on at once, the others waiting their turn (default: one per core)")
+    p.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
+                   help="let pages served from ORIGIN (e.g. https://example.org) call the API (repeatable; "
+                        "default: none)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("recipes", help="list the recipes with their published figures, or show one's settings")

@@ -19,7 +19,7 @@ import torch
 from mnistlab.data.inputs import INPUT_KINDS, InputLimits, expand_folders, images_from_file
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
-from mnistlab.models.inference import batched_logits, tta_logits
+from mnistlab.models.inference import batched_logits, occlusion_map, tta_logits
 from mnistlab.models.io import load_exported_models, load_model
 from mnistlab.runs import EnsembleFolder, RunFolder
 
@@ -96,6 +96,14 @@ class Predictor:
                         "top": [{"class": int(c), "name": self.class_names[c], "probability": float(row[c])}
                                 for c in order]})
         return out
+
+    def saliency(self, image: np.ndarray, target: int | None = None, tta: bool = False) -> np.ndarray:
+        """Which pixels of one image (H, W) uint8 drove the answer for class `target` (default: the predicted
+        one): an occlusion map (H, W) in [-1, 1] (see `models.inference.occlusion_map`)."""
+        image = np.asarray(image)
+        if target is None:
+            target = int(self.predict(image[None], tta=tta)[0])
+        return occlusion_map(lambda batch: self.predict_proba(batch, tta=tta), image, target)
 
 
 def load(path: str | os.PathLike, device: str = "cpu", model: Any = None) -> Predictor:

@@ -29,6 +29,7 @@ class DatasetSpec:
     class_names: tuple[str, ...]
     mirrors: tuple[str, ...]
     sha256: dict[str, str]  # standard file name + ".gz" -> hex digest
+    subject: str = "one of its classes"  # what one image shows, as a drawing pad asks for it: "Draw a digit"
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -37,6 +38,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="mnist",
             description="handwritten digits 0-9 (LeCun, Cortes and Burges)",
+            subject="a digit",
             class_names=tuple(str(d) for d in range(10)),
             mirrors=(
                 "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -52,6 +54,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="fashion-mnist",
             description="Zalando article images in 10 classes (Xiao, Rasul and Vollgraf)",
+            subject="a piece of clothing",
             class_names=(
                 "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -67,6 +70,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             name="kmnist",
             description="Kuzushiji-MNIST: cursive Japanese hiragana in 10 classes (Clanuwat et al.)",
+            subject="a hiragana character",
             class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
             mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
             sha256={

@@ -59,12 +59,12 @@ def build_config(config_file: str | os.PathLike | None = None, overrides: dict[s
 def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
                extra: Sequence[Callback]) -> list[Callback]:
     callbacks: list[Callback] = [History(run), *extra]
+    if config.schedule == "plateau":  # before early stopping, whose word on the last epoch is then the last
+        callbacks.append(ReduceLROnPlateau(config.plateau_monitor, config.plateau_factor, config.plateau_patience,
+                                           config.min_lr))
     if config.early_stopping:
         callbacks.append(EarlyStopping(config.early_stopping_monitor, config.early_stopping, config.min_delta,
                                        restore_best_weights=config.restore_best))
-    if config.schedule == "plateau":
-        callbacks.append(ReduceLROnPlateau(config.plateau_monitor, config.plateau_factor, config.plateau_patience,
-                                           config.min_lr))
     if config.tensorboard:
         callbacks.append(TensorBoard(run.path, command, to_toml(config)))
     callbacks.append(Progress(progress))

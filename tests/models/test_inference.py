@@ -1,0 +1,30 @@
+"""Occlusion maps: blanking the ink a model relies on lowers its answer, and the map says where."""
+
+import numpy as np
+
+from mnistlab.models.inference import occlusion_map
+
+
+def test_the_map_points_at_the_pixels_that_drive_the_answer():
+    def probabilities(batch: np.ndarray) -> np.ndarray:
+        """Class 1 believes in ink at the top-left, class 0 in ink at the bottom-right."""
+        batch = batch.astype(np.float64) / 255
+        top, bottom = batch[:, :10, :10].mean((1, 2)), batch[:, 18:, 18:].mean((1, 2))
+        logits = np.stack([4 * bottom, 4 * top], 1)
+        exp = np.exp(logits - logits.max(1, keepdims=True))
+        return exp / exp.sum(1, keepdims=True)
+
+    image = np.zeros((28, 28), np.uint8)
+    image[2:8, 2:8] = 255  # ink for class 1
+    image[20:26, 20:26] = 255  # ink for class 0
+    saliency = occlusion_map(probabilities, image, target=1)
+    assert saliency.shape == (28, 28) and saliency.dtype == np.float32
+    assert np.abs(saliency).max() == 1.0
+    assert saliency[2:8, 2:8].mean() > 0.5  # its own ink supports class 1
+    assert saliency[20:26, 20:26].mean() < -0.5  # the other ink argues against it
+    assert np.abs(saliency[12:16, 12:16]).max() == 0  # blank paper far from both changes nothing
+
+
+def test_a_model_that_ignores_the_image_gets_an_empty_map():
+    flat = occlusion_map(lambda batch: np.full((len(batch), 2), 0.5), np.full((28, 28), 255, np.uint8), 0)
+    assert not flat.any()
