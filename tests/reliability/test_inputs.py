@@ -116,3 +116,16 @@ def test_the_local_bound_on_declared_bytes_is_a_setting(monkeypatch):
     monkeypatch.setenv("MNISTLAB_MAX_IDX_MB", "1")
     with pytest.raises(DataError, match="more than the 1,048,576 bytes of values allowed"):
         read_input(declares_3_mb, "local-idx")
+
+
+def test_small_pictures_are_told_from_the_rest_by_their_headers_alone():
+    """The server answers small pictures at once and hands the rest to its pool: a header that declares
+    too much, or a file that is not a picture, must never pass as small."""
+    from mnistlab.data.inputs import is_small_picture
+
+    pad = io.BytesIO()
+    Image.new("L", (280, 280), 255).save(pad, format="PNG")
+    assert is_small_picture(pad.getvalue(), "pad.png")
+    assert not is_small_picture(png_declaring(20_000, 20_000), "bomb.png")  # 400 MP in a few hundred bytes
+    assert not is_small_picture(pad.getvalue(), "pad.npy") and not is_small_picture(b"\0" * 100, "digits.idx")
+    assert is_small_picture(b"\x89PNG\r\n\x1a\nbroken", "broken.png")  # refused as fast as it is read

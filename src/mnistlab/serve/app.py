@@ -20,11 +20,12 @@ each file is read within `limits`, and a client that stops sending its body is c
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and they name types
 # imported inside create_app.
 import asyncio
+import gc
 import os
 from pathlib import Path
 from typing import Any, Optional
 
-from mnistlab.data.inputs import InputLimits, model_input, read_input
+from mnistlab.data.inputs import InputLimits, is_small_picture, model_input, read_input
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.predict import Predictor
 
@@ -190,11 +191,17 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, l
     def images_of(name: str, data: bytes, preprocess: bool):
         return model_input(*read_input(data, name, limits), name, predictor.image_shape, preprocess, limits)
 
-    # The work of a request (decoding, preprocessing, the model) runs in a pool of `workers` threads, the
-    # requests beyond them waiting their turn in order: torch and the image libraries release the GIL, so
-    # the workers use the cores at once, and no more of them than cores fight over the GIL with the event
-    # loop that reads and answers the requests (bench/serve_load.py measured 40 threads' tail at 10x).
+    # A request of small pictures (a drawing pad's, a digit's photo: under 1 megapixel) is answered on the
+    # event loop at once: reading, preprocessing and the model take about 0.5 ms, less than handing it to a
+    # thread costs (bench/serve_load.py: 435 -> 720 requests/s). Any other request (large pictures, arrays,
+    # IDX files, which may take long to read and to refuse) runs in a pool of `workers` threads, the requests
+    # beyond them waiting their turn in order, so that it holds up neither the small ones nor the loop.
     pool = anyio.CapacityLimiter(workers or os.cpu_count() or 1)
+
+    async def work(function, uploads: list[tuple[str, bytes]], *args):
+        if all(is_small_picture(data, name) for name, data in uploads) and len(uploads) <= 4:
+            return function(uploads, *args)
+        return await anyio.to_thread.run_sync(function, uploads, *args, limiter=pool)
 
     def answer_files(uploads: list[tuple[str, bytes]], top_k: int, tta: bool, preprocess: bool) -> list[dict]:
         results = []
@@ -214,13 +221,14 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, l
                       preprocess: bool = Query(True, description="invert, crop, resize and centre pictures as "
                                                                  "MNIST")):
         uploads = await read_uploads(files)
-        results = await anyio.to_thread.run_sync(answer_files, uploads, top_k, tta, preprocess, limiter=pool)
+        results = await work(answer_files, uploads, top_k, tta, preprocess)
         if all("error" in r for r in results):
             return JSONResponse({"detail": "no file could be read: " + "; ".join(r["error"] for r in results),
                                  "results": results}, status_code=422)
         return JSONResponse(results)  # as documented, without validating what describe() made once more
 
-    def explain_image(name: str, data: bytes, tta: bool, preprocess: bool) -> dict:
+    def explain_image(uploads: list[tuple[str, bytes]], tta: bool, preprocess: bool) -> dict:
+        ((name, data),) = uploads
         try:
             image = images_of(name, data, preprocess)[0]
         except MnistlabError as e:
@@ -235,8 +243,9 @@ def create_app(predictor: Predictor, max_upload_bytes: int = MAX_UPLOAD_BYTES, l
                       tta: bool = Query(False, description="average over 1-pixel shifts (and mirrors)"),
                       preprocess: bool = Query(True, description="invert, crop, resize and centre pictures as "
                                                                  "MNIST")):
-        ((name, data),) = await read_uploads([file])
-        return JSONResponse(await anyio.to_thread.run_sync(explain_image, name, data, tta, preprocess, limiter=pool))
+        # an explanation runs the model on ~150 occluded copies: always in the pool
+        uploads = await read_uploads([file])
+        return JSONResponse(await anyio.to_thread.run_sync(explain_image, uploads, tta, preprocess, limiter=pool))
 
     return app
 
@@ -318,6 +327,9 @@ def serve(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, de
         torch.set_num_threads(1)
     predictor = load(path, str(device), model)
     app = create_app(predictor, max_upload_bytes, limits, cors_origins=tuple(cors_origins), workers=workers)
+    # what is loaded now (torch, the model, the app) lives as long as the server: out of the garbage
+    # collector's sight, a full collection no longer walks it (bench/serve_load.py: p99 226 -> 77 ms)
+    gc.freeze()
     print(f"serving {predictor!r} on http://{host}:{port} (the page: http://{host}:{port}/, the API described "
           f"at /docs); Ctrl-C stops", flush=True)
     # a bounded number of connections, and idle ones closed, so slow or stalled clients cannot pile up
