@@ -187,3 +187,15 @@ def test_mnistlab_serve_runs_a_real_server(mnist_runs, mnist, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_ensembles_card_lists_its_members(mnist_runs, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mnistlab.ensemble import create_ensemble
+
+    ensemble = create_ensemble([r.path for r in mnist_runs], tmp_path / "both")
+    card = TestClient(create_app(mnistlab.load(ensemble))).get("/info").json()
+    assert card["ensemble"] and card["parameters"] == 2 * 34_826
+    assert [m["source"] for m in card["members"]] == [str(r.path) for r in mnist_runs]
+    assert card["test_accuracy"] is None  # not evaluated yet: the card says so rather than guess
