@@ -113,6 +113,11 @@ def test_bad_fits_fail_before_a_run_folder(tmp_path, arrays):
                      **QUIET)
     with pytest.raises(ConfigError, match="validation_data, test_data and class_names go with arrays"):
         mnistlab.fit(SmallCNN(), "mnist", validation_data=(x, y), runs_dir=tmp_path, **QUIET)
+    with pytest.raises(ConfigError, match="the dataset 'arrays' has its own"):
+        from mnistlab.data import Dataset
+
+        mnistlab.fit(SmallCNN(), Dataset.from_arrays((x[:100], y[:100])), test_data=(x, y), runs_dir=tmp_path,
+                     **QUIET)
     with pytest.raises(ConfigError, match="not both"):
         mnistlab.fit(SmallCNN(), (x, y), validation_data=(x, y), validation_split=0.1, runs_dir=tmp_path, **QUIET)
     with pytest.raises(ConfigError, match=r"maps a batch of shape \(2, 1, 28, 28\) to \(2, 5\)"):

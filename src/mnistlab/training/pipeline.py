@@ -139,14 +139,15 @@ def fit(model: Any = None, data: Any = None, *, validation_data: Any = None,
         builder = as_builder(model)
         settings["model"] = reference_of(model)
     dataset = None
-    if isinstance(data, Dataset):
-        dataset = data
-    elif isinstance(data, (tuple, list)):
+    if isinstance(data, (tuple, list)):
         dataset = Dataset.from_arrays(data, validation_data, test_data, class_names)
+    elif validation_data is not None or test_data is not None or class_names is not None:
+        name = data.name if isinstance(data, Dataset) else str(data)
+        raise ConfigError("validation_data, test_data and class_names go with arrays: data=(images, labels); "
+                          f"the dataset {name!r} has its own")
+    elif isinstance(data, Dataset):
+        dataset = data
     elif isinstance(data, (str, os.PathLike)) or data is None:
-        if validation_data is not None or test_data is not None or class_names is not None:
-            raise ConfigError("validation_data, test_data and class_names go with arrays: data=(images, labels); "
-                              f"the dataset {str(data)!r} has its own")
         if data is not None:
             settings["dataset"] = str(data)
     else:
