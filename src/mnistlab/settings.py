@@ -28,7 +28,8 @@ from mnistlab.errors import ConfigError
 CLI_GROUPS = ("what", "optimization", "validation and callbacks", "engine")
 # your own model's defaults where mnistlab's (SGD at lr 0.8, tuned for the zoo's batch-norm nets) would not
 # suit a network of unknown make; below a recipe, a config file and flags, which all still override them
-# (chosen on a held-out split of MNIST for a plain two-conv CNN: 95% test accuracy after 4 epochs of 5,000 images)
+# (chosen on validation data: a plain two-conv CNN, 4 epochs of 5,000 MNIST training images, validated on 1,000
+# others: 95.8% against 90.5% with lr 0.001 and batches of 256, 95.4% for Keras's constant 0.001 at 128)
 USER_MODEL_SETTINGS = {"optimizer": "adam", "lr": 0.003, "batch_size": 128, "weight_decay": 0.0}
 # what may change when a run is resumed (`--resume RUN --epochs N` trains it further); the rest would make it
 # another run: start one from its weights with init_from
