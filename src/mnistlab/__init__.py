@@ -91,18 +91,15 @@ def show_samples(data="mnist", labels=None, class_names=None, count: int = 16, s
     """A labelled grid of the first `count` images of a dataset (a name, folder, .npz or `Dataset`) or of
     arrays `data` with `labels`: a matplotlib Figure, shown inline in a notebook and saved if `out`."""
     from mnistlab import plots
-    from mnistlab.data.arrays import check_images, check_labels
     from mnistlab.data.dataset import Dataset, load_dataset
 
-    if labels is None:
-        dataset = data if isinstance(data, Dataset) else load_dataset(data)
-        images, labels = dataset.split(split)
-        class_names, title = dataset.class_names, f"{dataset.name}, {split}"
+    if labels is not None:  # arrays: checked, and named, as fit takes them
+        dataset = Dataset.from_arrays((data, labels), class_names=class_names)
+        images, labels, title = dataset.train_images, dataset.train_labels, ""
     else:
-        images, title = check_images(data, "images"), ""
-        labels = check_labels(labels, len(images), len(class_names) if class_names else None, "labels")
-        class_names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
-    return plots.sample_grid(images[:count], labels[:count], class_names, out, title)
+        dataset = data if isinstance(data, Dataset) else load_dataset(data)
+        (images, labels), title = dataset.split(split), f"{dataset.name}, {split}"
+    return plots.sample_grid(images[:count], labels[:count], dataset.class_names, out, title)
 
 
 def show_predictions(source, images, labels=None, count: int = 16, model=None, out=None):
@@ -120,11 +117,11 @@ def show_predictions(source, images, labels=None, count: int = 16, model=None, o
                                                                     for y in labels[:count]])
 
 
-def show_curves(*runs, out=None):
-    """Loss and accuracy per epoch of one or several runs (run folders or their paths), training solid and
-    validation dashed: a Figure."""
+def show_curves(*runs, runs_dir="runs", out=None):
+    """Loss and accuracy per epoch of one or several runs (run folders, their paths, or names of runs in
+    `runs_dir`), training solid and validation dashed: a Figure (written to `out` if given)."""
     from mnistlab import plots
-    from mnistlab.runs import RunFolder, find_run_path
+    from mnistlab.runs import resolve_run
 
-    folders = [run if isinstance(run, RunFolder) else RunFolder.open(find_run_path(run)) for run in runs]
+    folders = [resolve_run(run, runs_dir) for run in runs]
     return plots.training_curves({run.name: run.history() for run in folders}, out)

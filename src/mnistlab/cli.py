@@ -209,11 +209,9 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_plot(args) -> None:
-    from mnistlab import plots
-    from mnistlab.runs import resolve_run
+    from mnistlab import show_curves
 
-    runs = [resolve_run(r, args.runs_dir) for r in args.runs]
-    plots.training_curves({r.name: r.history() for r in runs}, args.out)
+    show_curves(*args.runs, runs_dir=args.runs_dir, out=args.out)
     print(f"wrote {args.out}")
 
 
