@@ -142,9 +142,9 @@ def fit(model: Any = None, data: Any = None, *, validation_data: Any = None,
     if isinstance(data, (tuple, list)):
         dataset = Dataset.from_arrays(data, validation_data, test_data, class_names)
     elif validation_data is not None or test_data is not None or class_names is not None:
-        name = data.name if isinstance(data, Dataset) else str(data)
+        given = data.name if isinstance(data, Dataset) else str(data)
         raise ConfigError("validation_data, test_data and class_names go with arrays: data=(images, labels); "
-                          f"the dataset {name!r} has its own")
+                          f"the dataset {given!r} has its own")
     elif isinstance(data, Dataset):
         dataset = data
     elif isinstance(data, (str, os.PathLike)) or data is None:
