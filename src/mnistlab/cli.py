@@ -135,9 +135,25 @@ def _train_overrides(args) -> dict:
     return overrides
 
 
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    """`argv` less `flag VALUE` / `flag=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
+
+
 def cmd_train(args) -> None:
     from mnistlab import training
+    from mnistlab.training import distributed
 
+    if args.nproc is not None:  # the same command in N processes, through torchrun
+        raise SystemExit(distributed.launch(args.nproc, _without_option(args.argv, "--nproc")))
     progress = "quiet" if args.quiet else args.progress
     if args.resume:
         if args.recipe or args.config:
@@ -159,6 +175,8 @@ def cmd_train(args) -> None:
 
             return print(to_toml(config), end="")
         run = training.train(config, args.runs_dir, args.name, progress)
+    if not distributed.is_writer():  # rank 0 of several processes speaks for all
+        return
     metrics = run.metrics()
     if args.json:
         return _print_json({"run": str(run.path), "state": run.state(), "metrics": metrics})
@@ -373,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-settings", action="store_true",
                    help="print every setting this would train with (as settings.toml) and stop")
     p.add_argument("--json", action="store_true", help="print the run folder and its final metrics as JSON")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train in N processes on this machine (DistributedDataParallel through torchrun: each "
+                        "takes its share of every batch; on CPUs, of the cores); or start it with torchrun "
+                        "--nproc-per-node N -m mnistlab train ...")
     g = _add_setting_flags(p)["engine"]
     g.add_argument("--progress", choices=choices.PROGRESS_MODES, default="auto")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -474,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "command", None) == "models" and args.action == "show" and not args.name:
         parser.error("models show needs a model name, e.g. mnistlab models show allconv")
     if getattr(args, "command", None) == "recipes" and args.action == "show" and not args.name:
@@ -481,7 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except MnistlabError as e:
-        print(f"mnistlab: error: {e}", file=sys.stderr)
+        from mnistlab.devices import process_place
+
+        if process_place().rank == 0:  # of several processes (torchrun), rank 0 speaks for all
+            print(f"mnistlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 `resolve_device` turns a setting ("auto", "cpu", "cuda", "cuda:N") into a `torch.device`; under a launcher
 such as torchrun, which sets `LOCAL_RANK` and `WORLD_SIZE`, "auto" and "cuda" mean this process's own GPU.
-`environment`, `device_description` and `machine_summary` describe the machine for run folders and the
-result tables of the benchmarks, since CPU figures depend on the processor and the thread count.
+`distributed_backend` is what such processes talk over. `environment`, `device_description` and
+`machine_summary` describe the machine for run folders and the result tables of the benchmarks, since CPU
+figures depend on the processor and the thread count.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def distributed_backend(device: torch.device) -> str:
+    """The torch.distributed backend for processes training on `device`: NCCL between GPUs, gloo on CPUs."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
 def thread_count() -> str:
     """How many CPU threads torch computes with, e.g. "2 threads": CPU figures depend on it."""
     n = torch.get_num_threads()
@@ -94,7 +100,7 @@ def environment(device: str) -> dict[str, Any]:
     env = {"mnistlab": __version__, "python": platform.python_version(), "torch": torch.__version__,
            "numpy": numpy.__version__, "platform": platform.platform(), "processor": platform.processor(),
            "cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "device": device}
+           "device": device, "world_size": process_place().world_size}
     if device.startswith("cuda"):
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     env["git_commit"] = _git_commit()

@@ -33,8 +33,8 @@ CLI_GROUPS = ("what", "optimization", "validation and callbacks", "engine")
 USER_MODEL_SETTINGS = {"optimizer": "adam", "lr": 0.003, "batch_size": 128, "weight_decay": 0.0}
 # what may change when a run is resumed (`--resume RUN --epochs N` trains it further); the rest would make it
 # another run: start one from its weights with init_from
-RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "tta", "eval_batch_size", "device",
-                      "data_dir")
+RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "tta", "test", "eval_batch_size",
+                      "device", "data_dir")
 
 
 def setting(default: Any = dataclasses.MISSING, *, help: str, group: str, choices: tuple[str, ...] = (),
@@ -163,6 +163,9 @@ class TrainConfig:
     tta: bool = setting(True, group="validation and callbacks",
                         help="also test with test-time augmentation: logits averaged over 1-pixel shifts (and "
                              "mirrors when augment flips)")
+    test: bool = setting(True, group="validation and callbacks",
+                         help="test the best model on the test set at the end (a sweep's trials do not: they "
+                              "choose on validation data, and the best is tested once)")
     # engine
     seed: int = setting(0, group="engine", help="seed of the weights, the split, the order and the augmentation")
     device: str = setting("auto", group="engine", help="auto (default), cpu, cuda, cuda:N")
@@ -178,6 +181,9 @@ class TrainConfig:
         help="replay each whole training step (forward, backward, optimizer) as one CUDA graph: on a GPU, small "
              "nets are bound by kernel launches, not arithmetic (not with compile or ema)")
     eval_batch_size: int = setting(2000, group="engine", help="images per batch when validating and testing")
+    sync_bn: bool = setting(False, group="engine",
+                            help="in several processes (torchrun, --nproc): batch norm over the whole global batch "
+                                 "instead of each process's share (GPUs only)")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -54,3 +54,22 @@ def test_a_whole_epoch_augmented_at_once_gives_the_same_batches_otherwise_drawn(
     assert min(moved) > 1.0  # pixels 0-255: each batch drew its own transforms
     plain = DeviceBatches(images, labels, 128, AugmentConfig(), augment_whole_epoch=True)
     assert next(iter(plain))[0].dtype == torch.uint8  # nothing to augment: uint8 views as before
+
+
+def test_shares_of_several_processes_are_the_batches_one_process_draws(mnist):
+    images = torch.from_numpy(mnist.train_images[:1000])
+    labels = torch.from_numpy(mnist.train_labels[:1000]).long()
+    alone = DeviceBatches(images, labels, 128, AugmentConfig())
+    alone.generator.manual_seed(5)
+    expected = [y for _, y in alone]
+    shares = []
+    for rank in range(3):
+        batches = DeviceBatches(images, labels, 128, AugmentConfig(), share=(rank, 3))
+        batches.generator.manual_seed(5)
+        shares.append([y for _, y in batches])
+        assert len(batches) == len(alone)
+    for step, batch in enumerate(expected):  # rank by rank, each step's shares make up the whole batch
+        assert torch.equal(torch.cat([shares[rank][step] for rank in range(3)]), batch)
+    # a last batch smaller than the number of processes would leave one with nothing: it is left out
+    few = DeviceBatches(images[:130], labels[:130], 128, AugmentConfig(), share=(0, 3))
+    assert len(few) == 1 and few.last_batch_size == 2

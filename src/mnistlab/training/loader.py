@@ -21,19 +21,33 @@ class DeviceBatches:
     `generator`, which the trainer reseeds every epoch, so an epoch is the same whether or not the run was
     resumed before it. With `augment_whole_epoch` the epoch is augmented in one call before its first batch
     (for CUDA graphs, whose steps must not launch anything else); the draws differ, not their distribution.
+
+    In one of several processes (`share=(rank, world_size)`), every process draws the same permutation and
+    takes its share of each global batch of `batch_size` (`tensor_split`: shares differ by at most one image),
+    so together they see the batches one process would; a last batch smaller than the number of processes
+    is left out, since a process cannot step on nothing. Augmentation draws differ per process.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, augment: AugmentConfig,
-                 channels_last: bool = False, drop_last: bool = False, augment_whole_epoch: bool = False):
+                 channels_last: bool = False, drop_last: bool = False, augment_whole_epoch: bool = False,
+                 share: tuple[int, int] = (0, 1)):
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.augment, self.channels_last, self.drop_last = augment, channels_last, drop_last
         self.augment_whole_epoch = augment_whole_epoch
+        self.rank, self.world_size = share
         self.generator = torch.Generator(device=images.device)
         self._epoch_images: torch.Tensor | None = None
 
+    @property
+    def last_batch_size(self) -> int:
+        """Images in the epoch's last global batch (batch_size when it is full)."""
+        return len(self.images) % self.batch_size or self.batch_size
+
     def __len__(self) -> int:
         n = len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.drop_last or self.last_batch_size < self.world_size:
+            return n // self.batch_size
+        return -(-n // self.batch_size)
 
     def __iter__(self):
         order = torch.randperm(len(self.images), generator=self.generator, device=self.images.device)
@@ -47,6 +61,12 @@ class DeviceBatches:
         images = images.view(n, 1, h, w)
         labels = self.labels.index_select(0, order)
         steps = len(self)
+        if self.world_size > 1:  # this process's share of every batch; its own augmentation draws
+            self.generator.manual_seed(self.generator.initial_seed() + 7919 * self.rank)
+            batches = zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
+            shares = ((x.tensor_split(self.world_size)[self.rank], y.tensor_split(self.world_size)[self.rank])
+                      for x, y in batches)
+            return (self._prepare(x, y) for x, y in shares)
         per_batch = self.augment.active or self.channels_last
         if per_batch and self.augment_whole_epoch:
             images, labels = self._prepare(images, labels)  # a few large launches instead of a few per step

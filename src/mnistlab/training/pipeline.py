@@ -1,6 +1,7 @@
 """A whole training run: data and model from the settings, a run folder, the callbacks, `Trainer.fit`,
 then the test metrics and figures. `resume` continues an interrupted run in its own folder; `fit` is the
-Python door for your own model and arrays (`mnistlab.fit`)."""
+Python door for your own model and arrays (`mnistlab.fit`). In several processes (torchrun), every process
+trains and only rank 0 writes the run folder (`distributed.py`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from mnistlab.models.registry import count_parameters, create_model, get_model_e
 from mnistlab.models.user import as_builder, is_reference, model_label, reference_of
 from mnistlab.runs import RunFolder, best_checkpoint, figure_path, find_run_path
 from mnistlab.settings import RESUMABLE_SETTINGS, USER_MODEL_SETTINGS, TrainConfig
+from mnistlab.training import distributed
 from mnistlab.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -58,18 +60,22 @@ def build_config(config_file: str | os.PathLike | None = None, overrides: dict[s
 
 def _callbacks(config: TrainConfig, run: RunFolder, progress: str, command: str,
                extra: Sequence[Callback]) -> list[Callback]:
-    callbacks: list[Callback] = [History(run), *extra]
+    """The run's callbacks; in a process other than rank 0, only those that steer the training (and the
+    caller's), which then decide alike in every process."""
+    writer = distributed.is_writer()
+    callbacks: list[Callback] = [History(run if writer else None), *[c for c in extra if not c.after_checkpoint]]
     if config.schedule == "plateau":  # before early stopping, whose word on the last epoch is then the last
         callbacks.append(ReduceLROnPlateau(config.plateau_monitor, config.plateau_factor, config.plateau_patience,
                                            config.min_lr))
     if config.early_stopping:
         callbacks.append(EarlyStopping(config.early_stopping_monitor, config.early_stopping, config.min_delta,
                                        restore_best_weights=config.restore_best))
-    if config.tensorboard:
-        callbacks.append(TensorBoard(run.path, command, to_toml(config)))
-    callbacks.append(Progress(progress))
-    callbacks.append(ModelCheckpoint(run, config.checkpoint_monitor))  # last: saves all states
-    return callbacks
+    if writer:
+        if config.tensorboard:
+            callbacks.append(TensorBoard(run.path, command, to_toml(config)))
+        callbacks.append(Progress(progress))
+        callbacks.append(ModelCheckpoint(run, config.checkpoint_monitor))  # saves the states of those before it
+    return callbacks + [c for c in extra if c.after_checkpoint]
 
 
 def prepare_training(config: TrainConfig, dataset: Dataset | None = None, builder=None
@@ -81,6 +87,8 @@ def prepare_training(config: TrainConfig, dataset: Dataset | None = None, builde
     if config.cuda_graph and device.type != "cuda":
         raise ConfigError(f"cuda_graph needs a CUDA device, and this run is on {device}; "
                           "set cuda_graph = false (--no-cuda-graph) or --device cuda")
+    distributed.check_settings(config.batch_size, config.cuda_graph, config.sync_bn, device)
+    distributed.join(device)
     dataset = dataset or load_dataset(config.dataset, config.data_dir)
     torch.manual_seed(config.seed)  # initial weights
     # training runs the code its settings name (the user named it there)
@@ -116,10 +124,13 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
     `models.user.as_builder`) builds your own model, whose reference `config.model` holds."""
     command = command or shlex.join(["mnistlab", *sys.argv[1:]])
     prepared = prepare_training(config, dataset, as_builder(model))
-    run = RunFolder.create(runs_dir, name or f"{prepared[0].name}-{model_label(config.model)}")
-    if dataset is not None:
-        config = dataclasses.replace(config, dataset=str(save_arrays(dataset, run.data_path).resolve()))
-    run.write_start(to_toml(config), command, str(resolve_device(config.device)))
+    run = None
+    if distributed.is_writer():
+        run = RunFolder.create(runs_dir, name or f"{prepared[0].name}-{model_label(config.model)}")
+        if dataset is not None:
+            config = dataclasses.replace(config, dataset=str(save_arrays(dataset, run.data_path).resolve()))
+        run.write_start(to_toml(config), command, str(resolve_device(config.device)))
+    run = RunFolder(distributed.broadcast_from_writer(run and str(run.path)))
     return _fit(config, run, prepared, progress, command, callbacks, resume=False)
 
 
@@ -173,7 +184,7 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
     (a schedule that depends on the length is recomputed for the new one). Your own model is rebuilt by the
     code its settings name, or by `model` (needed for a class defined in a notebook that is gone)."""
     run = RunFolder.open(run_path)
-    state, status = run.state(), run.status()
+    state, status, writer = run.state(), run.status(), distributed.is_writer()
     changes = dict(changes or {})
     fixed = sorted(set(changes) - set(RESUMABLE_SETTINGS))
     if fixed:
@@ -186,22 +197,45 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
                             f"{run.path} --epochs N (N above {done}), or train a new run")
     # another live process trains it; this process's own pid means one of its runs ended without a word (a full
     # disk kept it from recording that), so it may go on
-    if state == "running" and status.get("pid") != os.getpid():
+    if writer and state == "running" and status.get("pid") != os.getpid():
         raise MnistlabError(f"{run.path} is still training (process {status.get('pid')} on {status.get('host')}); "
                             "stop it first, or wait for it to finish")
     config = from_dict(TrainConfig, merge(run.settings(), changes))
-    if changes:
+    if changes and writer:
         run.write_settings(to_toml(config))
     command = run.command()
     dataset = load_dataset(run.data_path) if run.data_path.is_file() else None  # the arrays it was given
     # a failure here (data gone, say) leaves the run resumable
     prepared = prepare_training(config, dataset, as_builder(model))
-    run.set_state("running", resumed=time.time())
+    if writer:
+        run.set_state("running", resumed=time.time())
     return _fit(config, run, prepared, progress, command, callbacks, resume=True)
 
 
 def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifier, DeviceSplits], progress: str,
          command: str, callbacks: Sequence[Callback], resume: bool) -> RunFolder:
+    try:
+        if not distributed.is_writer():
+            _fit_in_step(config, run, prepared, progress, command, callbacks, resume)
+            return run
+        return _fit_and_record(config, run, prepared, progress, command, callbacks, resume)
+    finally:
+        distributed.leave()
+
+
+def _fit_in_step(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifier, DeviceSplits],
+                 progress: str, command: str, callbacks: Sequence[Callback], resume: bool) -> None:
+    """A process other than rank 0: trains in step with it (from the run's last state on a resume), writes
+    nothing."""
+    dataset, model, data = prepared
+    trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, callbacks))
+    if resume and run.last_state.exists():
+        trainer.load_training_state(run.last_state)
+    trainer.fit()
+
+
+def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifier, DeviceSplits],
+                    progress: str, command: str, callbacks: Sequence[Callback], resume: bool) -> RunFolder:
     started = time.perf_counter()
     dataset, model, data = prepared
     try:
@@ -220,7 +254,7 @@ def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifie
         best_epoch = next((c.best_epoch for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
         run.write_metrics({**final, "best_val_accuracy": max(vals) if vals else None, "best_epoch": best_epoch,
                            "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
-                           "model": config.model})
+                           "model": config.model, "world_size": trainer.place.world_size})
         _write_figures(run, trainer, dataset)
     except KeyboardInterrupt:
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))
@@ -259,14 +293,14 @@ def _wall(run: RunFolder, started: float) -> float:
 
 def _write_figures(run: RunFolder, trainer: Trainer, dataset: Dataset) -> None:
     """Curves, and the confusion matrix and worst mistakes of the tested model on the test set (on the
-    validation split when the dataset has no test set)."""
+    validation split when the dataset has none, or the run is not to look at it: `config.test`)."""
     from mnistlab import plots
     from mnistlab.metrics import classification_metrics, write_metric_figures
 
     plots.training_curves({run.name: _history(trainer)}, figure_path(run.path, "curves"))
     data = trainer.data
-    split, images, labels = (("test", dataset.test_images, dataset.test_labels) if dataset.has_test
-                             else ("val", data.val_x, data.val_y))
+    split, images, labels = (("test", dataset.test_images, dataset.test_labels)
+                             if dataset.has_test and trainer.config.test else ("val", data.val_x, data.val_y))
     if images is None:
         return
     labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else labels

@@ -2,7 +2,9 @@
 
 Everything stays on the device: metrics accumulate in device tensors and are read once per epoch (or when
 a progress bar redraws). Every epoch reseeds its random streams from (seed, epoch), so a resumed run
-continues exactly where an uninterrupted one would be.
+continues exactly where an uninterrupted one would be. In one of several processes (torchrun), the model is
+wrapped in DistributedDataParallel, each process steps on its share of every batch, and the epoch's metrics
+and the validation figures are summed over the processes, so every process logs, and decides, the same.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab.data.splits import DeviceSplits
+from mnistlab.devices import process_place
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import autocast_context, batched_logits, tta_logits
 from mnistlab.models.io import save_model
 from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks.base import Callback
+from mnistlab.training.distributed import all_reduce_sum, share_of
 from mnistlab.training.loader import DeviceBatches
 from mnistlab.training.optim import build_optimizer, kernel_parameters, lr_factor
 
@@ -62,12 +66,16 @@ class RunningMetrics:
         self.seen += len(y)
 
     def read(self) -> tuple[float, float, int]:
+        """(mean loss, accuracy, images) of the epoch so far, over every process when there are several."""
         if not self.seen:
             return 0.0, 0.0, 0
-        losses = torch.stack(self.losses)
+        losses = torch.stack(self.losses).float()
         loss_sum = losses @ torch.tensor(self.sizes, dtype=losses.dtype).to(losses.device, non_blocking=True)
         hits = (torch.cat(self.logits).argmax(1) == torch.cat(self.labels)).sum()
-        return loss_sum.item() / self.seen, hits.item() / self.seen, self.seen
+        totals = all_reduce_sum(torch.stack([loss_sum, hits.float(), torch.tensor(float(self.seen),
+                                                                                   device=losses.device)]))
+        loss_sum, hits, seen = totals.tolist()
+        return loss_sum / seen, hits / seen, int(seen)
 
 
 class Trainer:
@@ -76,15 +84,23 @@ class Trainer:
                  log: Callable[[str], None] | None = None):
         self.config, self.data = config, data
         self.device = data.train_x.device
+        self.place = process_place()
         self.model = model.to(self.device)
         self.uses_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
         self.channels_last = config.channels_last and self.uses_conv
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if config.sync_bn and self.place.world_size > 1:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.forward = self.model
+        if self.place.world_size > 1:  # gradients averaged over the processes as backward() computes them
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                                   if self.device.type == "cuda" else None)
         if config.compile:
             # static shapes: an epoch's smaller last batch gets a graph of its own, not a slower dynamic one
-            self.forward = torch.compile(self.model, mode=config.compile_mode, dynamic=False)
+            self.forward = torch.compile(self.forward, mode=config.compile_mode, dynamic=False)
         # CUDA graphs (reduce-overhead) overwrite a step's outputs when the next step replays the graph
         self.compiled_graphs = (config.compile and self.device.type == "cuda"
                                 and config.compile_mode == "reduce-overhead")
@@ -97,7 +113,8 @@ class Trainer:
         # graphed steps read whole augmented epochs: per-batch augmentation would launch ~15 kernels a step
         self.batches = DeviceBatches(data.train_x, data.train_y, config.batch_size, config.augment,
                                      self.channels_last, drop_last=config.last_batch == "drop",
-                                     augment_whole_epoch=config.cuda_graph)
+                                     augment_whole_epoch=config.cuda_graph,
+                                     share=(self.place.rank, self.place.world_size))
         self.optimizer = build_optimizer(self.model, config, self.device)
         self.graphed = None
         if config.cuda_graph:
@@ -115,7 +132,8 @@ class Trainer:
         self._fit_started = time.perf_counter()
         self.best_checkpoint: Path | None = None  # set by ModelCheckpoint; fit() tests this model
         self.stop_training = False
-        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+        quiet = self.place.rank > 0  # rank 0 speaks for all
+        self.log = log or (lambda message: None if quiet else print(message, file=sys.stderr, flush=True))
         if self.ema is not None:
             self._warn_if_ema_is_slow()
 
@@ -173,13 +191,14 @@ class Trainer:
             final = {"epochs": self.epoch, "train_seconds": self.train_seconds()}
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
-            # in float32, so the figure is what the saved model gives wherever it is loaded
-            if len(self.data.test_x):  # arrays given without a test set have none
+            # in float32, so the figure is what the saved model gives wherever it is loaded; by rank 0 alone,
+            # which holds the best checkpoint (arrays given without a test set have none)
+            if self.config.test and len(self.data.test_x) and self.place.rank == 0:
                 final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
-                                                                           fp32=True)
-            if self.config.tta and len(self.data.test_x):
-                final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
-                    self.data.test_x, self.data.test_y, tta=True, fp32=True)
+                                                                           fp32=True, shared=False)
+                if self.config.tta:
+                    final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
+                        self.data.test_x, self.data.test_y, tta=True, fp32=True, shared=False)
         except BaseException as error:
             self._call("on_exception", error)
             raise
@@ -233,8 +252,7 @@ class Trainer:
         if self.compiled_graphs and scores is logits:
             scores = scores.clone()
         loss = F.cross_entropy(scores, y, label_smoothing=config.label_smoothing)
-        partial = len(y) < config.batch_size  # the epoch's last batch
-        total = loss * (len(y) / config.batch_size) if partial and config.last_batch == "scaled" else loss
+        total = loss * self._loss_weight(len(y))
         if self.kernels:
             total = total + config.l2 * sum(w.square().sum() for w in self.kernels)
         for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
@@ -247,20 +265,38 @@ class Trainer:
             self.ema.update_parameters(self.model)
         return loss, scores
 
+    def _loss_weight(self, images: int) -> float:
+        """What a step's mean loss over its `images` is multiplied by, so that the gradient (averaged over the
+        processes by DDP) is that of one process's step on the whole batch: 1 for full batches; for the
+        epoch's last, smaller one, the share of it this process holds, and with last_batch "scaled" also
+        the fraction of a full batch it is."""
+        world, full = self.place.world_size, self.config.batch_size
+        if images * world == full:
+            return 1.0
+        last = self.batches.last_batch_size
+        if self.config.last_batch == "scaled":
+            return images * world / full
+        return images * world / last
+
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
-                 fp32: bool = False) -> tuple[float, float]:
+                 fp32: bool = False, shared: bool = True) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) of the model on raw images, in large batches without autograd;
-        in the training precision unless `fp32`."""
+        in the training precision unless `fp32`. With several processes and `shared`, each computes its
+        share and the sums are added up, so every process returns the same figures."""
         autocast_dtype = None if fp32 else self.autocast_dtype
         model, batch_size = self.eval_model, self.config.eval_batch_size
+        if shared:
+            images, labels = share_of(images), share_of(labels)
         if tta:
             logits = tta_logits(model, images, batch_size, autocast_dtype, self.channels_last,
                                 mirror=self.model_meta["tta_mirror"])
         else:
             logits = batched_logits(model, images, batch_size, autocast_dtype, self.channels_last)
-        loss = F.cross_entropy(logits, labels).item()
-        accuracy = (logits.argmax(1) == labels).float().mean().item()
-        return loss, accuracy
+        loss_sum = F.cross_entropy(logits, labels, reduction="sum")
+        hits = (logits.argmax(1) == labels).sum()
+        totals = torch.stack([loss_sum, hits.float(), torch.tensor(float(len(labels)), device=logits.device)])
+        loss_sum, hits, count = (all_reduce_sum(totals) if shared else totals).tolist()
+        return loss_sum / count, hits / count
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def save_model(self, path: Path, **meta: Any) -> Path:

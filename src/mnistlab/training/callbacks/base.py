@@ -38,7 +38,7 @@ class TrainerProtocol(Protocol):
     def steps_per_epoch(self) -> int: ...
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
-                 fp32: bool = False) -> tuple[float, float]: ...
+                 fp32: bool = False, shared: bool = True) -> tuple[float, float]: ...
 
     def save_model(self, path: Path, **meta: Any) -> Path: ...
 
@@ -50,7 +50,14 @@ class Callback:
 
     `logs` at epoch end holds: epoch, loss, accuracy, val_loss, val_accuracy (when validating), lr,
     seconds, samples_per_s. `state_dict`/`load_state_dict` carry the callback's state across a resume.
+
+    A run's callbacks are called in order, the caller's just after the run's history, so that the epoch's
+    checkpoint saves their state; one with `after_checkpoint = True` is called after the checkpoint instead
+    (its state is not saved): for telling something outside (a sweep's scheduler) of a finished epoch, which
+    may end the process there.
     """
+
+    after_checkpoint: bool = False
 
     def on_train_begin(self, trainer: TrainerProtocol) -> None: ...
     def on_epoch_begin(self, trainer: TrainerProtocol, epoch: int) -> None: ...

@@ -1,0 +1,96 @@
+"""Training in several processes: 2 processes with gloo on the CPU, started as a user starts them
+(`mnistlab train --nproc 2`, which runs torchrun), against one process; and a killed 2-process run resumed."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from mnistlab.errors import ConfigError
+from mnistlab.runs import RunFolder
+from mnistlab.training.distributed import check_settings, launch
+
+# an MLP in float32 (batch norm would normalize over each process's share); 18,000 training images in batches
+# of 128, so the last batch (80 images) is partial and each process takes 40 of it
+TRAIN = ["--model", "mlp", "--lr", "0.05", "--subset", "20000", "--epochs", "4", "--batch-size", "128",
+         "--precision", "fp32", "--no-tensorboard", "--no-tta", "--progress", "plain"]
+
+
+def mnistlab(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mnistlab", "train", *TRAIN, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(process: subprocess.Popen) -> str:
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, out
+    return out
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """kill -9 the launcher and every process it started (torchrun starts them in sessions of their own)."""
+    parent = psutil.Process(process.pid)
+    processes = [*parent.children(recursive=True), parent]
+    for p in processes:
+        p.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    psutil.wait_procs(processes, timeout=30)  # reaped: the run then reads as stopped
+
+
+def test_two_processes_follow_the_loss_curve_of_one_and_a_killed_run_resumes(data_root, tmp_path):
+    finish(mnistlab("--runs-dir", str(tmp_path / "one")))
+    one = RunFolder.open(tmp_path / "one" / "mnist-mlp-1")
+
+    process = mnistlab("--nproc", "2", "--runs-dir", str(tmp_path / "two"))
+    folder = tmp_path / "two" / "mnist-mlp-1"
+    deadline = time.monotonic() + 300
+    while not (folder / RunFolder.HISTORY).is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill_tree(process)
+    two = RunFolder.open(folder)
+    assert [p.name for p in (tmp_path / "two").iterdir()] == ["mnist-mlp-1"]  # rank 0 alone makes a folder
+    assert two.state() == "stopped" and 1 <= len(two.history()) < 4, two.status()
+
+    out = finish(subprocess.Popen([sys.executable, "-m", "mnistlab", "train", "--nproc", "2", "--resume", str(folder)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    assert two.state() == "finished" and out.count("run folder:") == 1, out  # rank 0 speaks for both
+    assert len(two.history()) == 4
+    # the same global batches, all-reduced: equal but for the order of float additions, whose differences
+    # grow over the epochs (measured: the training loss equal to the last digit for 2 epochs, 1e-6 after 3)
+    for a, b in zip(one.history(), two.history(), strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4), (a, b)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3), (a, b)
+        assert abs(b["accuracy"] - a["accuracy"]) <= 1e-3 and abs(b["val_accuracy"] - a["val_accuracy"]) <= 1e-3
+    assert two.metrics()["test_accuracy"] == pytest.approx(one.metrics()["test_accuracy"], abs=0.002)
+    assert two.metrics()["world_size"] == 2 and one.metrics()["world_size"] == 1
+    assert json.loads((folder / RunFolder.ENVIRONMENT).read_text())["world_size"] == 2
+
+
+def test_settings_that_several_processes_cannot_use_are_refused(monkeypatch):
+    import torch
+
+    cpu = torch.device("cpu")
+    with pytest.raises(ConfigError, match="sync_bn needs GPUs"):
+        check_settings(128, False, True, cpu)
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match="batch_size 128 does not split evenly over 3 processes"):
+        check_settings(128, False, False, cpu)
+    with pytest.raises(ConfigError, match="cuda_graph"):
+        check_settings(129, True, False, cpu)
+    with pytest.raises(ConfigError, match="started by a launcher"):
+        launch(2, ["train"])
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(ConfigError, match="--nproc must be at least 1"):
+        launch(0, ["train"])
+
+
+def test_a_bad_setting_is_said_once_by_the_processes_it_stops(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mnistlab", "train", "--nproc", "2", "--batch-size", "127",
+                             "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.count("mnistlab: error: batch_size 127 does not split evenly over 2 processes") == 1
+    assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
