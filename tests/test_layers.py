@@ -16,7 +16,8 @@ LAYERS = [
     ("runs", ["mnistlab.runs", "mnistlab.metrics"]),
     ("training", ["mnistlab.training"]),
     ("shipping", ["mnistlab.predict", "mnistlab.evaluation", "mnistlab.ensemble", "mnistlab.export",
-                  "mnistlab.report", "mnistlab.serve", "mnistlab.recipes", "mnistlab.reproduce"]),
+                  "mnistlab.report", "mnistlab.serve", "mnistlab.recipes", "mnistlab.cluster",
+                  "mnistlab.reproduce", "mnistlab.sweep"]),
     ("cli", ["mnistlab.cli", "mnistlab.__main__", "mnistlab"]),  # "mnistlab": the package's own __init__ only
 ]
 

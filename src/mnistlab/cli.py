@@ -335,7 +335,26 @@ def cmd_reproduce(args) -> None:
     from mnistlab.reproduce import reproduce
 
     reproduce(args.names or None, args.seeds, args.quick, args.runs_dir, args.out, args.data_dir,
-              log=lambda m: print(m, flush=True), device=args.device)
+              log=lambda m: print(m, flush=True), device=args.device, ray=args.ray, address=args.address,
+              cpus_per_run=args.cpus_per_run)
+
+
+def cmd_sweep(args) -> None:
+    from mnistlab.config import parse_key_values
+    from mnistlab.sweep import SweepSpec, resume_sweep, sweep
+
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    if args.resume:
+        folder = resume_sweep(args.resume, log=log)
+    else:
+        spec = SweepSpec(recipe=args.recipe, space=args.space, fixed=parse_key_values(args.set, "--set"),
+                         trials=args.trials, metric=args.metric, search=args.search, scheduler=args.scheduler,
+                         grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
+                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                         concurrent=args.concurrent, seed=args.seed, address=args.address)
+        folder = sweep(spec, args.runs_dir, args.name, log=log)
+    if args.json:
+        _print_json(folder.spec())
 
 
 # ---------------------------------------------------------------- parser
@@ -489,7 +508,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default: a GPU if there is one), cpu, cuda, cuda:N")
     p.add_argument("--runs-dir", default="runs/reproduce")
     p.add_argument("--out", help="folder for reproduce.md and reproduce.json (default: --runs-dir)")
+    p.add_argument("--ray", action="store_true",
+                   help="every (recipe, seed) training as a Ray task, all at once (needs [ray]); a local Ray "
+                        "instance unless --address")
+    p.add_argument("--address", help="with --ray: join a running Ray cluster (auto, HOST:PORT or ray://HOST:PORT)")
+    p.add_argument("--cpus-per-run", type=int, default=1, help="with --ray: cores (and torch threads) per training")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("sweep", help="search a recipe's settings on Ray Tune (needs [ray]); each trial is a run",
+                       description="Search settings with Ray Tune: every trial trains the recipe with sampled "
+                                   "settings in its own run folder, is judged on validation data, and ASHA stops "
+                                   "the poor ones early. Writes a table of trials and the best settings as a "
+                                   "recipe file.")
+    p.add_argument("--recipe", default="default", help="the recipe whose settings are searched (default: default)")
+    p.add_argument("--space", action="append", default=[], metavar="SETTING=KIND:VALUES",
+                   help="a setting to search: lr=loguniform:0.1:2, warmup=uniform:0:1, epochs=int:2:4, "
+                        "batch_size=choice:128,256, model=grid:fastnet,allconv (repeatable), or a TOML file "
+                        "with a [space] table of such strings")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting every trial shares, over the recipe's, e.g. --set subset=10000 (repeatable)")
+    p.add_argument("--trials", type=int, default=16, help="trials to run (default 16; a grid runs all its points)")
+    p.add_argument("--metric", default="val_accuracy", choices=("val_accuracy", "val_loss"),
+                   help="what trials are judged on (validation data; the best is tested once at the end)")
+    p.add_argument("--search", default="random", choices=("random", "optuna", "grid"),
+                   help="how settings are drawn (default random; optuna: TPE, learns from earlier trials)")
+    p.add_argument("--scheduler", default="asha", choices=("asha", "none"),
+                   help="asha (default): stop poor trials early, at 1, 3, 9... epochs; none: run every trial out")
+    p.add_argument("--grace-epochs", type=int, default=1, help="ASHA: epochs every trial gets (default 1)")
+    p.add_argument("--reduction-factor", type=int, default=3,
+                   help="ASHA: keep the best 1/N of the trials at each rung (default 3)")
+    p.add_argument("--cpus-per-trial", type=float, default=1,
+                   help="cores per trial, and its torch threads (default 1: one trial per core)")
+    p.add_argument("--gpus-per-trial", type=float, default=0,
+                   help="GPUs per trial, a fraction for small nets (0.25: four trials share a GPU; default 0)")
+    p.add_argument("--concurrent", type=int, default=0, help="at most this many trials at once (default: as "
+                   "many as the cores allow)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search (each trial keeps the recipe's seed)")
+    p.add_argument("--address", help="join a running Ray cluster (auto, HOST:PORT or ray://HOST:PORT); default: "
+                   "start Ray on this machine for the sweep")
+    p.add_argument("--runs-dir", default="runs/sweeps", help="where sweep folders go (default runs/sweeps)")
+    p.add_argument("--name", help="sweep name (default RECIPE-sweep); the folder is NAME-<n>")
+    p.add_argument("--resume", metavar="SWEEP", help="go on with an interrupted sweep (finished trials are kept)")
+    p.add_argument("--json", action="store_true", help="print the sweep's request and summary as JSON")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Pictures: sample grids, augmentation previews, training curves, confusion matrices and mistakes.
+"""Pictures: sample grids, augmentation previews, training curves, confusion matrices, mistakes and sweeps.
 
 Every function returns a matplotlib `Figure` (a notebook shows it inline) and, given `out`, also writes it
 as a PNG atomically. Figures are made without pyplot, so the user's matplotlib backend and pyplot's list of
@@ -153,3 +153,30 @@ def prediction_grid(images: np.ndarray, predictions: Sequence[dict], out: str | 
     if shown < len(images):
         title = f"{title} (the first {shown} of {len(images)})"
     return image_grid(np.asarray(images[:shown]), captions, out, title, title_colors=colors)
+
+
+def sweep_scatter(rows: Sequence[dict], settings: Sequence[tuple[str, bool]], metric: str,
+                  out: str | os.PathLike | None = None, title: str = "") -> Figure:
+    """A sweep's trials: `metric` against each swept setting (`settings`: name and whether its axis is
+    logarithmic), one panel each; trials that ran to the end in blue, those stopped early in grey. `rows`
+    are `sweep.trial_rows`' (settings, the metric, state)."""
+    fig = _figure((3.6 * len(settings), 3.2))
+    axes = fig.subplots(1, len(settings), squeeze=False)[0]
+    for ax, (name, log) in zip(axes, settings):
+        for state, color in (("stopped early", "0.6"), ("finished", "tab:blue")):
+            points = [(r["settings"][name], r[metric]) for r in rows if r["state"] == state and r[metric] is not None]
+            if not points:
+                continue
+            xs, ys = zip(*points)
+            numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+            ax.scatter(xs if numeric else [str(x) for x in xs], ys, s=22, color=color, label=state)
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out)

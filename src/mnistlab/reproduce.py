@@ -6,11 +6,13 @@ import json
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from mnistlab._io import write_json, write_text
 from mnistlab.recipes import Recipe, list_recipes, load_recipe, train_recipe
+from mnistlab.runs import RunFolder
 
 # --quick: enough to prove every recipe runs end to end, not to reproduce its figure.
 QUICK = {"epochs": 1, "subset": 3000, "early_stopping": 0, "tensorboard": False}
@@ -29,33 +31,103 @@ def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
     return figures
 
 
-def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None,
-                     device: str = "auto") -> dict[str, Any]:
+@dataclass
+class Job:
+    """One training of a reproduction: a recipe's seed (or one member of an ensemble seed)."""
+
+    recipe: Recipe
+    seed: int  # the row's seed
+    train_seed: int  # the training's own: 100 * seed + member for an ensemble's members
+    name: str | None  # the run's name (default RECIPE-s<seed>)
+
+
+@dataclass
+class Trained:
+    """A finished job: its run, and what it ran on (the machine of whichever process trained it)."""
+
+    run: RunFolder
+    device: str  # device_description of the run's device, e.g. "cpu, 2 threads"
+    machine: str  # devices.machine_summary of the machine it ran on
+
+
+def jobs_of(recipe: Recipe, seeds: int) -> list[Job]:
+    if recipe.ensemble > 1:
+        return [Job(recipe, seed, 100 * seed + m, f"{recipe.name}-s{seed}-m{m}")
+                for seed in range(seeds) for m in range(recipe.ensemble)]
+    return [Job(recipe, seed, seed, None) for seed in range(seeds)]
+
+
+def train_job(job: Job, device: str, overrides: dict[str, Any], runs_dir: Path, threads: int | None = None
+              ) -> Trained:
+    """Train one job here (in this process, or in a Ray worker with `threads` torch threads)."""
     from mnistlab.devices import device_description, machine_summary
 
-    overrides = {**(QUICK if quick else {}), **({"data_dir": data_dir} if data_dir else {})}
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    run = train_recipe(job.recipe, job.train_seed, device, overrides, runs_dir, job.name)
+    return Trained(run, device_description(run.metrics()["device"]), machine_summary(threads=False))
+
+
+def row_of(recipe: Recipe, seeds: int, trained: list[Trained], runs_dir: Path, quick: bool, seconds: float
+           ) -> dict[str, Any]:
+    """The table's row of a recipe from its trained jobs (in `jobs_of`' order): figures per seed (an
+    ensemble's members averaged first), then their mean and spread."""
     per_seed: list[dict[str, float]] = []
-    started = time.perf_counter()
-    ran_on = epochs = None
+    members = max(recipe.ensemble, 1)
     for seed in range(seeds):
+        runs = [t.run for t in trained[seed * members:(seed + 1) * members]]
         if recipe.ensemble > 1:
-            members = [train_recipe(recipe, 100 * seed + m, device, overrides, runs_dir, f"{recipe.name}-s{seed}-m{m}")
-                       for m in range(recipe.ensemble)]
-            per_seed.append(_ensemble_figures(members, runs_dir / f"{recipe.name}-s{seed}-ensemble"))
-            run = members[-1]
+            per_seed.append(_ensemble_figures(runs, runs_dir / f"{recipe.name}-s{seed}-ensemble"))
         else:
-            run = train_recipe(recipe, seed, device, overrides, runs_dir)
-            per_seed.append(_figures(run))
-        ran_on, epochs = device_description(run.metrics()["device"]), run.metrics()["epochs"]
+            per_seed.append(_figures(runs[0]))
+    last = trained[-1]
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
-           "epochs": epochs, "wall_seconds": round(time.perf_counter() - started, 1), "device": ran_on,
-           "machine": machine_summary(threads=False), "quick": quick, "mnistlab": {}}
+           "epochs": last.run.metrics()["epochs"], "wall_seconds": round(seconds, 1), "device": last.device,
+           "machine": "; ".join(sorted({t.machine for t in trained})), "quick": quick, "mnistlab": {}}
     for key in METRICS:
         values = [f[key] for f in per_seed if f.get(key) is not None]
         if values:
             row["mnistlab"][key] = {"mean": statistics.fmean(values),
                                     "std": statistics.stdev(values) if len(values) > 1 else 0.0}
     return row
+
+
+def reproduce_recipe(recipe: Recipe, seeds: int, runs_dir: Path, quick: bool, data_dir: str | None = None,
+                     device: str = "auto") -> dict[str, Any]:
+    """Train a recipe's seeds one after the other in this process, and make its row."""
+    started = time.perf_counter()
+    trained = [train_job(job, device, _overrides(quick, data_dir), runs_dir) for job in jobs_of(recipe, seeds)]
+    return row_of(recipe, seeds, trained, runs_dir, quick, time.perf_counter() - started)
+
+
+def reproduce_on_ray(recipes: Sequence[Recipe], seeds: int, runs_dir: Path, quick: bool, data_dir: str | None,
+                     device: str, address: str | None, cpus_per_run: int = 1, log=print) -> list[dict[str, Any]]:
+    """Every (recipe, seed) training as a Ray task, all at once, on a local Ray instance or the cluster at
+    `address`; the rows are made as `reproduce_recipe` makes them. A row's wall time is the sum of its
+    trainings' (they overlap)."""
+    from mnistlab.cluster import connect
+
+    jobs = {recipe.name: jobs_of(recipe, seeds) for recipe in recipes}
+    overrides = _overrides(quick, data_dir)
+    with connect(address) as ray:
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=1 if device.startswith("cuda") else 0)(train_job)
+        futures = {name: [task.remote(job, device, overrides, runs_dir.resolve(), cpus_per_run) for job in batch]
+                   for name, batch in jobs.items()}
+        log(f"{sum(map(len, futures.values()))} trainings submitted to Ray "
+            f"({ray.cluster_resources().get('CPU', 0):.0f} CPUs, {cpus_per_run} per training)")
+        trained = {name: ray.get(refs) for name, refs in futures.items()}
+    rows = []
+    for recipe in recipes:
+        done = trained[recipe.name]
+        seconds = sum(t.run.status().get("wall_seconds", 0.0) for t in done)
+        rows.append(row_of(recipe, seeds, done, runs_dir, quick, seconds))
+    return rows
+
+
+def _overrides(quick: bool, data_dir: str | None) -> dict[str, Any]:
+    return {**(QUICK if quick else {}), **({"data_dir": data_dir} if data_dir else {})}
 
 
 def _ensemble_figures(members, out: Path) -> dict[str, float]:
@@ -117,19 +189,23 @@ def _merge_rows(previous: Path, rows: list[dict[str, Any]]) -> list[dict[str, An
 
 def reproduce(names: Sequence[str] | None = None, seeds: int = 1, quick: bool = False,
               runs_dir: str | os.PathLike = "runs/reproduce", out: str | os.PathLike | None = None,
-              data_dir: str | None = None, log=print, device: str = "auto") -> list[dict[str, Any]]:
+              data_dir: str | None = None, log=print, device: str = "auto", ray: bool = False,
+              address: str | None = None, cpus_per_run: int = 1) -> list[dict[str, Any]]:
     """Run the recipes (by default all but the records, which bench/time_to_accuracy.py measures) on
     `device` (auto: a GPU if there is one, with the recipes' [cuda] settings) and write reproduce.md /
-    reproduce.json.
+    reproduce.json. With `ray` (or an `address`), every training is a Ray task (`reproduce_on_ray`).
 
     Rows already in `out`/reproduce.json for other recipes are kept; rows for the recipes run now are replaced.
     """
     recipes = [load_recipe(n) for n in names] if names else default_recipes()
     runs_dir = Path(runs_dir)
-    rows = []
-    for recipe in recipes:
-        log(f"reproducing {recipe.name}{' (quick)' if quick else ''} over {seeds} seed(s)...")
-        rows.append(reproduce_recipe(recipe, seeds, runs_dir, quick, data_dir, device))
+    if ray or address:
+        rows = reproduce_on_ray(recipes, seeds, runs_dir, quick, data_dir, device, address, cpus_per_run, log)
+    else:
+        rows = []
+        for recipe in recipes:
+            log(f"reproducing {recipe.name}{' (quick)' if quick else ''} over {seeds} seed(s)...")
+            rows.append(reproduce_recipe(recipe, seeds, runs_dir, quick, data_dir, device))
     out = Path(out) if out else runs_dir
     rows = _merge_rows(out / "reproduce.json", rows)
     table = format_table(rows)

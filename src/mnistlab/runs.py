@@ -18,7 +18,13 @@
         members/<i>.*      each member's best checkpoint, copied
         metrics.json, confusion.png, mistakes.png, curves.png, report.html
 
-Everything else reads and writes these files through `RunFolder` and `EnsembleFolder`.
+    runs/sweeps/<name>-<n>/
+        sweep.json         what was asked (recipe, space, trials, metric, search, scheduler), for --resume
+        trials/<trial>-1/  each trial's run folder
+        tune/              Ray Tune's own state (what Tuner.restore continues from)
+        trials.md, trials.json  the table of trials, best first; best-recipe.toml; search.png
+
+Everything else reads and writes these files through `RunFolder`, `EnsembleFolder` and `SweepFolder`.
 """
 
 from __future__ import annotations
@@ -266,6 +272,56 @@ class EnsembleFolder:
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         write_json(self.path / self.METRICS, metrics)
+
+
+class SweepFolder:
+    """A settings search (`mnistlab sweep`): its request, its trials' run folders and its results."""
+
+    SPEC, TRIALS, TUNE = "sweep.json", "trials", "tune"
+    TABLE_MD, TABLE_JSON, BEST_RECIPE, PLOT = "trials.md", "trials.json", "best-recipe.toml", "search.png"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"SweepFolder('{self.path}')"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def create(cls, parent: str | os.PathLike, name: str) -> "SweepFolder":
+        return cls(_numbered_folder(parent, name))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "SweepFolder":
+        sweep = cls(path)
+        if not (sweep.path / cls.SPEC).is_file():
+            raise MnistlabError(f"{sweep.path} is not a sweep folder (no {cls.SPEC})")
+        return sweep
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def trials(self) -> Path:
+        return self.path / self.TRIALS
+
+    @property
+    def tune(self) -> Path:
+        return self.path / self.TUNE
+
+    def spec(self) -> dict[str, Any]:
+        return read_json(self.path / self.SPEC, f"{self.path} is not a sweep folder", "")
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        write_json(self.path / self.SPEC, spec)
+
+    def file(self, name: str) -> Path:
+        """One of its result files: TABLE_MD, TABLE_JSON, BEST_RECIPE or PLOT."""
+        assert name in (self.TABLE_MD, self.TABLE_JSON, self.BEST_RECIPE, self.PLOT), name
+        return self.path / name
 
 
 def _process_alive(pid: Any) -> bool:

@@ -256,11 +256,12 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
                            "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
                            "model": config.model, "world_size": trainer.place.world_size})
         _write_figures(run, trainer, dataset)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or told to exit (a sweep's scheduler stops a trial)
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))
-        saved = run.last_state.exists()
-        print(f"interrupted ({'the last finished epoch is saved' if saved else 'before the first epoch ended'}); "
-              f"continue with: mnistlab train --resume {run.path}", file=sys.stderr)
+        if isinstance(stop, KeyboardInterrupt):
+            saved = run.last_state.exists()
+            print(f"interrupted ({'the last finished epoch is saved' if saved else 'before the first epoch ended'})"
+                  f"; continue with: mnistlab train --resume {run.path}", file=sys.stderr)
         raise
     except BaseException as error:
         _record_state(run, "failed", error=str(error) or type(error).__name__, wall_seconds=_wall(run, started))

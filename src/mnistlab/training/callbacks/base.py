@@ -30,6 +30,7 @@ class TrainerProtocol(Protocol):
     lr_scale: float  # the learning rate is base_lr * lr_scale * the schedule's factor
     best_checkpoint: Path | None  # set it to test that checkpoint instead of the final weights
     log: Callable[[str], None]  # a message for the user (stderr)
+    model_meta: dict[str, Any]  # saved with every checkpoint: dataset, class names, the run's folder name ("run")
 
     @property
     def eval_model(self) -> torch.nn.Module: ...  # what is validated, saved and tested
