@@ -42,3 +42,18 @@ print(matplotlib.get_backend(), len(plt.get_fignums()))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == ["svg", "0"]
+
+
+def test_sweep_scatter_draws_the_metric_against_each_setting(tmp_path):
+    from mnistlab import plots
+
+    rows = [{"settings": {"lr": lr, "batch_size": bs}, "val_accuracy": acc, "state": state}
+            for lr, bs, acc, state in [(0.1, 128, 0.97, "finished"), (2.0, 256, 0.2, "stopped early"),
+                                       (0.5, 64, 0.98, "finished"), (1.0, 128, None, "failed")]]
+    fig = plots.sweep_scatter(rows, [("lr", "log"), ("batch_size", "category")], "val_accuracy",
+                              tmp_path / "search.png", "a sweep")
+    lr_axis, batch_axis = fig.axes
+    assert lr_axis.get_xscale() == "log"
+    assert [t.get_text() for t in batch_axis.get_xticklabels()] == ["64", "128", "256"]  # in order, not as text
+    assert sum(len(c.get_offsets()) for c in lr_axis.collections) == 3  # the failed trial has no figure
+    assert (tmp_path / "search.png").stat().st_size > 5_000

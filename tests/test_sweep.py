@@ -131,6 +131,7 @@ def test_a_sweep_stops_poor_trials_early_resumes_after_ctrl_c_and_its_best_recip
     for row in rows:  # ordinary run folders, which never looked at the test set
         run = RunFolder.open(row["run"])
         assert run.settings()["test"] is False and "test_accuracy" not in run.metrics()
+        assert not (run.path / "curves.png").exists()  # nor drew figures: a few seconds a trial
     assert 0.9 < summary["best"]["test"]["test_accuracy"] <= 1  # tested once, at the end
     assert "| trial | lr | batch_size | val_accuracy | epochs | state |" in sweep.file(SweepFolder.TABLE_MD).read_text()
     assert sweep.file(SweepFolder.PLOT).stat().st_size > 10_000

@@ -155,22 +155,29 @@ def prediction_grid(images: np.ndarray, predictions: Sequence[dict], out: str | 
     return image_grid(np.asarray(images[:shown]), captions, out, title, title_colors=colors)
 
 
-def sweep_scatter(rows: Sequence[dict], settings: Sequence[tuple[str, bool]], metric: str,
+def sweep_scatter(rows: Sequence[dict], settings: Sequence[tuple[str, str]], metric: str,
                   out: str | os.PathLike | None = None, title: str = "") -> Figure:
-    """A sweep's trials: `metric` against each swept setting (`settings`: name and whether its axis is
-    logarithmic), one panel each; trials that ran to the end in blue, those stopped early in grey. `rows`
-    are `sweep.trial_rows`' (settings, the metric, state)."""
+    """A sweep's trials: `metric` against each swept setting (`settings`: its name and axis, "linear", "log"
+    or "category" for listed values), one panel each; trials that ran to the end in blue, those stopped early
+    in grey. `rows` are `sweep.trial_rows`' (settings, the metric, state)."""
     fig = _figure((3.6 * len(settings), 3.2))
     axes = fig.subplots(1, len(settings), squeeze=False)[0]
-    for ax, (name, log) in zip(axes, settings):
+    for ax, (name, axis) in zip(axes, settings):
+        values = {r["settings"][name] for r in rows} if axis == "category" else set()
+        categories = [str(v) for v in sorted(values, key=lambda v: (0, v, "") if isinstance(v, (int, float))
+                                             else (1, 0, str(v)))]
         for state, color in (("stopped early", "0.6"), ("finished", "tab:blue")):
             points = [(r["settings"][name], r[metric]) for r in rows if r["state"] == state and r[metric] is not None]
             if not points:
                 continue
             xs, ys = zip(*points)
-            numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
-            ax.scatter(xs if numeric else [str(x) for x in xs], ys, s=22, color=color, label=state)
-        if log:
+            if categories:
+                xs = [categories.index(str(x)) for x in xs]
+            ax.scatter(xs, ys, s=22, color=color, label=state)
+        if categories:
+            ax.set_xticks(range(len(categories)), categories)
+            ax.set_xlim(-0.5, len(categories) - 0.5)
+        if axis == "log":
             ax.set_xscale("log")
         ax.set_xlabel(name)
         ax.set_ylabel(metric)

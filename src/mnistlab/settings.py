@@ -33,8 +33,8 @@ CLI_GROUPS = ("what", "optimization", "validation and callbacks", "engine")
 USER_MODEL_SETTINGS = {"optimizer": "adam", "lr": 0.003, "batch_size": 128, "weight_decay": 0.0}
 # what may change when a run is resumed (`--resume RUN --epochs N` trains it further); the rest would make it
 # another run: start one from its weights with init_from
-RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "tta", "test", "eval_batch_size",
-                      "device", "data_dir")
+RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "tta", "test", "figures",
+                      "eval_batch_size", "device", "data_dir")
 
 
 def setting(default: Any = dataclasses.MISSING, *, help: str, group: str, choices: tuple[str, ...] = (),
@@ -163,6 +163,9 @@ class TrainConfig:
     tta: bool = setting(True, group="validation and callbacks",
                         help="also test with test-time augmentation: logits averaged over 1-pixel shifts (and "
                              "mirrors when augment flips)")
+    figures: bool = setting(True, group="validation and callbacks",
+                            help="draw the curves, confusion matrix and mistakes into the run folder at the end "
+                                 "(a sweep's trials do not: a few seconds each; `mnistlab evaluate` draws them)")
     test: bool = setting(True, group="validation and callbacks",
                          help="test the best model on the test set at the end (a sweep's trials do not: they "
                               "choose on validation data, and the best is tested once)")

@@ -47,6 +47,11 @@ class Dimension:
             return f"{self.setting}={self.kind}:{','.join(map(str, self.values))}"
         return f"{self.setting}={self.kind}:{self.values[0]}:{self.values[1]}"
 
+    @property
+    def axis(self) -> str:
+        """How a plot spreads its values: "log", "linear" or "category"."""
+        return {"loguniform": "log", "uniform": "linear", "int": "linear"}.get(self.kind, "category")
+
     def tune_domain(self, grid: bool = False) -> Any:
         """Tune's sampler of it; in a grid search, listed choices are the grid's values too."""
         from ray import tune
@@ -181,7 +186,7 @@ class SweepSpec:
         settings = merge(recipe.settings_for(device), self.fixed)
         if settings.get("validation", "split") == "none":
             settings["validation"] = "split"
-        return {**settings, "test": False, "device": device, "tta": False}
+        return {**settings, "test": False, "figures": False, "device": device, "tta": False}
 
     def epochs(self) -> int:
         """The most epochs a trial trains (ASHA's horizon)."""
@@ -397,8 +402,10 @@ def _tune_config(spec: SweepSpec):
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec.epochs(),
                                   grace_period=spec.grace_epochs, reduction_factor=spec.reduction_factor)
     num_samples = 1 if spec.search == "grid" else spec.trials
+    # reused workers: a trial then costs no new process with its imports (measured: docs/scaling.md)
     return tune.TuneConfig(metric=spec.metric, mode=spec.mode, search_alg=search_alg, scheduler=scheduler,
-                           num_samples=num_samples, max_concurrent_trials=spec.concurrent or None)
+                           num_samples=num_samples, max_concurrent_trials=spec.concurrent or None,
+                           reuse_actors=True)
 
 
 def trial_rows(folder: SweepFolder, results, spec: SweepSpec, dimensions: list[Dimension]) -> list[dict[str, Any]]:
@@ -443,7 +450,7 @@ def _finish(folder: SweepFolder, spec: SweepSpec, dimensions: list[Dimension], r
     write_json(folder.file(SweepFolder.TABLE_JSON), {"summary": summary, "trials": rows})
     table = format_trials(rows, spec, dimensions)
     write_text(folder.file(SweepFolder.TABLE_MD), f"{_header(folder, spec, summary)}\n\n{table}")
-    plots.sweep_scatter(rows, [(d.setting, d.kind == "loguniform") for d in dimensions], spec.metric,
+    plots.sweep_scatter(rows, [(d.setting, d.axis) for d in dimensions], spec.metric,
                         folder.file(SweepFolder.PLOT), f"{folder.name}: {spec.recipe}")
     folder.write_spec({**folder.spec(), "state": "finished", "summary": summary})
     log(f"\n{table}\n{_header(folder, spec, summary)}")

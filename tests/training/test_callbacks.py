@@ -30,6 +30,7 @@ class FakeTrainer:
         self.messages, self.saved, self.loaded = [], [], []
         self.best_checkpoint = None
         self.model = self.eval_model = self
+        self.model_meta = {"run": "mnist-mlp-1"}
 
     def evaluate(self, images, labels, tta=False, fp32=False, shared=True):
         return 0.5, 0.9

@@ -255,7 +255,8 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
         run.write_metrics({**final, "best_val_accuracy": max(vals) if vals else None, "best_epoch": best_epoch,
                            "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
                            "model": config.model, "world_size": trainer.place.world_size})
-        _write_figures(run, trainer, dataset)
+        if config.figures:
+            _write_figures(run, trainer, dataset)
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or told to exit (a sweep's scheduler stops a trial)
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))
         if isinstance(stop, KeyboardInterrupt):
