@@ -8,15 +8,22 @@ from mnistlab.errors import ConfigError
 from mnistlab.recipes import list_recipes, load_recipe
 
 TUTORIAL = ["logreg", "mlp-256", "vanilla-cnn", "vanilla-cnn-dropout", "allconv", "allconv-augment",
-            "allconv-ensemble", "keras-cnn", "lenet5-fashion", "tf-dense", "tf-cnn", "keras-logreg"]
+            "allconv-ensemble", "keras-cnn", "keras-cnn-plateau", "lenet5-fashion", "lenet5-fashion-published",
+            "tf-dense", "tf-cnn", "keras-logreg"]
 
 
 def test_every_tutorial_recipe_is_shipped_with_its_figures():
     assert set(TUTORIAL) <= set(list_recipes())
     assert load_recipe("logreg").published == {"val_accuracy": 0.936, "test_accuracy": 0.924}
     assert load_recipe("allconv-ensemble").ensemble == 4
+    # the tutorial as written: its ReduceLROnPlateau(monitor='loss', patience=10000) never fires, its early
+    # stopping keeps the last weights, which are the ones evaluated; mnistlab's variant is a recipe of its own
     keras = load_recipe("keras-cnn").settings
-    assert keras["validation"] == "test" and keras["early_stopping"] == 15 and keras["schedule"] == "plateau"
+    assert keras["validation"] == "test" and keras["early_stopping"] == 15 and keras["schedule"] == "constant"
+    assert keras["restore_best"] is False and keras["checkpoint_monitor"] == "last"
+    assert load_recipe("keras-cnn-plateau").settings["schedule"] == "plateau"
+    published = load_recipe("lenet5-fashion-published")
+    assert published.train_accuracy_epochs == (11, 20) and published.settings["epochs"] == 20
 
 
 def test_recipes_command_lists_published_figures(capsys):
@@ -47,6 +54,24 @@ def test_own_recipe_file_and_bad_recipes(tmp_path):
         load_recipe(bad)
     with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
         load_recipe("nope")
+    bad.write_text('[recipe]\ntitle = "bad"\ntrain_accuracy_epochs = [20, 11]\n[settings]\nmodel = "linear"\n')
+    with pytest.raises(ConfigError, match="train_accuracy_epochs is \\[FIRST, LAST\\]"):
+        load_recipe(bad)
+
+
+def test_a_row_reports_the_kept_epochs_validation_and_the_tutorials_training_accuracy():
+    from mnistlab.reproduce import _figures
+
+    class Run:  # what _figures reads of a run folder
+        def metrics(self):
+            return {"test_accuracy": 0.9, "test_loss": 0.3, "best_epoch": 3}
+
+        def history(self):
+            return [{"epoch": e, "accuracy": a, "val_accuracy": v}
+                    for e, a, v in [(1, 0.5, 0.6), (2, 0.7, 0.8), (3, 0.8, 0.7), (4, 0.9, 0.75)]]
+
+    assert _figures(Run()) == {"test_accuracy": 0.9, "test_loss": 0.3, "train_accuracy": 0.9, "val_accuracy": 0.7}
+    assert _figures(Run(), train_epochs=(2, 3))["train_accuracy"] == pytest.approx(0.75)
 
 
 def test_train_with_a_recipe_and_overriding_flags(tmp_path, capsys):
@@ -58,10 +83,14 @@ def test_train_with_a_recipe_and_overriding_flags(tmp_path, capsys):
 
 
 def test_reproduce_quick_runs_recipes_end_to_end(tmp_path, capsys):
-    assert main(["reproduce", "logreg", "lenet5-fashion", "allconv-ensemble", "--quick", "--runs-dir",
+    ensemble = tmp_path / "linear-ensemble.toml"  # allconv-ensemble's path, with members that train in a second
+    ensemble.write_text('[recipe]\ntitle = "3 linear models"\nensemble = 3\npublished = { test_accuracy = 0.93 }\n'
+                        '[settings]\nmodel = "linear"\nlr = 0.1\n')
+    assert main(["reproduce", "logreg", "lenet5-fashion", str(ensemble), "--quick", "--runs-dir",
                  str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "reproduce.json").read_text())
-    assert [r["recipe"] for r in rows] == ["logreg", "lenet5-fashion", "allconv-ensemble"]
+    assert [r["recipe"] for r in rows] == ["logreg", "lenet5-fashion", "linear-ensemble"]
+    assert (tmp_path / "linear-ensemble-s0-ensemble" / "ensemble.json").is_file()
     assert all(0 < r["mnistlab"]["test_accuracy"]["mean"] <= 1 for r in rows)
     table = (tmp_path / "reproduce.md").read_text()
     assert "| logreg (quick) | val 93.60%, test 92.40% |" in table

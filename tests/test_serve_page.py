@@ -77,7 +77,8 @@ def _draw(browser, strokes):
         for (x0, y0), (x1, y1) in zip(points, points[1:]):
             dense += [(round(x0 + (x1 - x0) * f), round(y0 + (y1 - y0) * f)) for f in np.linspace(0, 1, 8)[1:]]
         actions = ActionChains(browser)
-        actions.w3c_actions = ActionBuilder(browser, mouse=PointerInput("mouse", "mouse"))
+        # 10 ms a move, as a quick hand (Selenium's default, 250 ms, makes a drawn 0 take a minute)
+        actions.w3c_actions = ActionBuilder(browser, mouse=PointerInput("mouse", "mouse"), duration=10)
         pointer = actions.w3c_actions.pointer_action
         pointer.move_to(pad, *points[0]).pointer_down()
         for x, y in dense:

@@ -19,15 +19,23 @@ QUICK = {"epochs": 1, "subset": 3000, "early_stopping": 0, "tensorboard": False}
 METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "test_loss")
 
 
-def _figures(run, ensemble_result: dict | None = None) -> dict[str, float]:
+def _figures(run, ensemble_result: dict | None = None, train_epochs: tuple[int, ...] = ()) -> dict[str, float]:
+    """A run's figures: the validation accuracy of the epoch whose model was kept (the best by the checkpoint
+    monitor, or the last), and the training accuracy of the last epoch, or its mean over `train_epochs`
+    (first, last) where the tutorial's metric accumulated over those."""
     if ensemble_result is not None:
         return {"test_accuracy": ensemble_result["accuracy"], "test_loss": ensemble_result["loss"]}
     metrics, history = run.metrics(), run.history()
     last = history[-1] if history else {}
+    train_accuracy = last.get("accuracy")
+    if train_epochs:
+        chosen = [r["accuracy"] for r in history if train_epochs[0] <= r["epoch"] <= train_epochs[1]]
+        train_accuracy = statistics.fmean(chosen) if chosen else None
     figures = {"test_accuracy": metrics["test_accuracy"], "test_loss": metrics["test_loss"],
-               "train_accuracy": last.get("accuracy")}
-    if metrics.get("best_val_accuracy") is not None:
-        figures["val_accuracy"] = metrics["best_val_accuracy"]
+               "train_accuracy": train_accuracy}
+    kept = next((r for r in history if r["epoch"] == metrics.get("best_epoch")), {})  # the model saved and tested
+    if kept.get("val_accuracy") is not None:
+        figures["val_accuracy"] = kept["val_accuracy"]
     return figures
 
 
@@ -81,7 +89,7 @@ def row_of(recipe: Recipe, seeds: int, trained: list[Trained], runs_dir: Path, q
         if recipe.ensemble > 1:
             per_seed.append(_ensemble_figures(runs, runs_dir / f"{recipe.name}-s{seed}-ensemble"))
         else:
-            per_seed.append(_figures(runs[0]))
+            per_seed.append(_figures(runs[0], train_epochs=recipe.train_accuracy_epochs))
     last = trained[-1]
     row = {"recipe": recipe.name, "title": recipe.title, "published": recipe.published, "seeds": seeds,
            "epochs": last.run.metrics()["epochs"], "wall_seconds": round(seconds, 1), "device": last.device,

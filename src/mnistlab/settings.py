@@ -158,7 +158,8 @@ class TrainConfig:
                                  help="early stopping restores the best epoch's weights")
     checkpoint_monitor: str = setting(
         "val_accuracy", group="validation and callbacks",
-        help="the best checkpoint maximizes (accuracy) or minimizes (loss) this metric")
+        help="the best checkpoint maximizes (accuracy) or minimizes (loss) this metric; last: the last epoch's "
+             "model is the one saved and tested, as in a Keras script without a checkpoint callback")
     tensorboard: bool = setting(True, group="validation and callbacks", help="write TensorBoard event files")
     tta: bool = setting(True, group="validation and callbacks",
                         help="also test with test-time augmentation: logits averaged over 1-pixel shifts (and "
@@ -219,7 +220,7 @@ class TrainConfig:
         schedule off. The best checkpoint may watch a validation metric of a run without validation (the
         last epoch's model is then the best)."""
         logged = TRAINING_METRICS + (VALIDATION_METRICS if self.validation != "none" else ())
-        watched = [("checkpoint_monitor", TRAINING_METRICS + VALIDATION_METRICS)]
+        watched = [("checkpoint_monitor", TRAINING_METRICS + VALIDATION_METRICS + ("last",))]
         if self.early_stopping:
             watched.append(("early_stopping_monitor", logged))
         if self.schedule == "plateau":

@@ -119,6 +119,12 @@ def test_checkpoint_saves_best_and_last(tmp_path):
     assert [e for n, e in trainer.saved if n == "last"] == [1, 2, 3]
 
 
+def test_checkpoint_monitor_last_keeps_the_last_epoch_as_keras_does_without_one(tmp_path):
+    checkpoint = ModelCheckpoint(RunFolder(tmp_path), "last")
+    trainer, _ = feed(checkpoint, [0.9, 0.95, 0.93], key="val_accuracy")
+    assert [e for n, e in trainer.saved if n == "best"] == [1, 2, 3] and checkpoint.best_epoch == 3
+
+
 def test_history_writes_the_csv_columns(tmp_path):
     history = History(RunFolder(tmp_path))
     logs = {"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": None, "val_accuracy": None, "lr": 0.1,

@@ -1,10 +1,12 @@
 """Recipes: named training settings, with the published result they reproduce and where it comes from.
 
 A recipe is a TOML file: a `[recipe]` table (title, source, published figures, optional `ensemble = N`,
-and for mnistlab's records a `target`: the test accuracy to reach and the training seconds allowed on
-the reference 2-core CPU and on an H100), a `[settings]` table of `TrainConfig` keys, and optionally a
-`[cuda]` table of settings that replace those when the run is on a CUDA GPU (a record's GPU version: larger
-batches, CUDA graphs). The tutorial recipes ship in this folder; a user's own recipe file is given by its path.
+optional `train_accuracy_epochs = [FIRST, LAST]` where the tutorial's printed training accuracy is a metric
+never reset, so its mean over those epochs, and for mnistlab's records a `target`: the test accuracy to
+reach and the training seconds allowed on the reference 2-core CPU and on an H100), a `[settings]` table
+of `TrainConfig` keys, and optionally a `[cuda]` table of settings that replace those when the run is on a
+CUDA GPU (a record's GPU version: larger batches, CUDA graphs). The tutorial recipes ship in this folder; a
+user's own recipe file is given by its path.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Recipe:
     target: dict[str, float] = field(default_factory=dict)  # records: test_accuracy, cpu_seconds, h100_seconds, ...
     path: Path | None = None
     cuda: dict[str, Any] = field(default_factory=dict)  # settings that replace `settings`' on a CUDA GPU
+    # the epochs (first, last) over which the tutorial's training accuracy accumulated; () for the last epoch's
+    train_accuracy_epochs: tuple[int, ...] = ()
 
     def settings_for(self, device: str = "auto") -> dict[str, Any]:
         """The settings for a run on `device` (auto: a GPU if there is one): with the [cuda] table on a GPU."""
@@ -107,7 +111,7 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
         raise ConfigError(f"{path}: a recipe has a [recipe] table, a [settings] table and optionally [cuda]"
                           + (f"; unknown table {unknown[0]!r}" if unknown else ""))
     meta = data["recipe"]
-    extra = sorted(set(meta) - {"title", "source", "published", "ensemble", "target"})
+    extra = sorted(set(meta) - {"title", "source", "published", "ensemble", "target", "train_accuracy_epochs"})
     if extra:
         raise ConfigError(f"{path}: unknown recipe key {extra[0]!r}")
     from mnistlab.training import build_config
@@ -118,7 +122,17 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
         build_config(overrides=merge(settings, cuda))
     return Recipe(name=path.stem, title=meta.get("title", path.stem), source=meta.get("source", ""),
                   settings=settings, published=dict(meta.get("published", {})),
-                  ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})), path=path, cuda=cuda)
+                  ensemble=int(meta.get("ensemble", 0)), target=dict(meta.get("target", {})), path=path, cuda=cuda,
+                  train_accuracy_epochs=_epoch_range(meta.get("train_accuracy_epochs", []), path))
+
+
+def _epoch_range(value: Any, path: Path) -> tuple[int, ...]:
+    if value == []:
+        return ()
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v >= 1 for v in value)
+            and value[0] <= value[1]):
+        raise ConfigError(f"{path}: train_accuracy_epochs is [FIRST, LAST], two epoch numbers, got {value!r}")
+    return tuple(value)
 
 
 def train_recipe(recipe: Recipe, seed: int = 0, device: str = "auto", overrides: dict[str, Any] | None = None,

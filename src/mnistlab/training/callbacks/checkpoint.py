@@ -10,7 +10,8 @@ class ModelCheckpoint(Callback):
     """Writes the run's best checkpoint when the monitored metric improves and, every epoch, its last
     checkpoint and last training state (optimizer, callbacks, epoch) for `--resume` (names: `RunFolder`).
 
-    Without validation data the monitored metric never exists; the last epoch's model is then the best.
+    Without validation data the monitored metric never exists; the last epoch's model is then the best, as
+    it always is with the monitor "last".
     Setting `trainer.best_checkpoint` makes the trainer test the best model rather than the last one.
     """
 
@@ -20,8 +21,8 @@ class ModelCheckpoint(Callback):
         self.best_epoch = None
 
     def on_epoch_end(self, trainer, epoch, logs):
-        no_monitor = logs.get(self.tracker.monitor) is None
-        if no_monitor or self.tracker.update(logs):
+        last_is_best = self.tracker.monitor == "last" or logs.get(self.tracker.monitor) is None
+        if last_is_best or self.tracker.update(logs):
             self.best_epoch = epoch
             trainer.best_checkpoint = trainer.save_model(self.run.checkpoint_path("best"), epoch=epoch, metrics=logs)
         trainer.save_model(self.run.checkpoint_path("last"), epoch=epoch, metrics=logs)
