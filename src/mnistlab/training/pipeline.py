@@ -123,7 +123,9 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
     folder (`RunFolder.data_path`), which the settings then name; `model` (an nn.Module or a builder, see
     `models.user.as_builder`) builds your own model, whose reference `config.model` holds."""
     command = command or shlex.join(["mnistlab", *sys.argv[1:]])
+    started = time.perf_counter()
     prepared = prepare_training(config, dataset, as_builder(model))
+    prepare_seconds = time.perf_counter() - started
     run = None
     if distributed.is_writer():
         run = RunFolder.create(runs_dir, name or f"{prepared[0].name}-{model_label(config.model)}")
@@ -131,7 +133,7 @@ def train(config: TrainConfig, runs_dir: str | os.PathLike = "runs", name: str |
             config = dataclasses.replace(config, dataset=str(save_arrays(dataset, run.data_path).resolve()))
         run.write_start(to_toml(config), command, str(resolve_device(config.device)))
     run = RunFolder(distributed.broadcast_from_writer(run and str(run.path)))
-    return _fit(config, run, prepared, progress, command, callbacks, resume=False)
+    return _fit(config, run, prepared, progress, command, callbacks, resume=False, prepare_seconds=prepare_seconds)
 
 
 def fit(model: Any = None, data: Any = None, *, validation_data: Any = None,
@@ -206,19 +208,21 @@ def resume(run_path: str | os.PathLike, progress: str = "auto", callbacks: Seque
     command = run.command()
     dataset = load_dataset(run.data_path) if run.data_path.is_file() else None  # the arrays it was given
     # a failure here (data gone, say) leaves the run resumable
+    started = time.perf_counter()
     prepared = prepare_training(config, dataset, as_builder(model))
+    prepare_seconds = time.perf_counter() - started
     if writer:
         run.set_state("running", resumed=time.time())
-    return _fit(config, run, prepared, progress, command, callbacks, resume=True)
+    return _fit(config, run, prepared, progress, command, callbacks, resume=True, prepare_seconds=prepare_seconds)
 
 
 def _fit(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifier, DeviceSplits], progress: str,
-         command: str, callbacks: Sequence[Callback], resume: bool) -> RunFolder:
+         command: str, callbacks: Sequence[Callback], resume: bool, prepare_seconds: float) -> RunFolder:
     try:
         if not distributed.is_writer():
             _fit_in_step(config, run, prepared, progress, command, callbacks, resume)
             return run
-        return _fit_and_record(config, run, prepared, progress, command, callbacks, resume)
+        return _fit_and_record(config, run, prepared, progress, command, callbacks, resume, prepare_seconds)
     finally:
         distributed.leave()
 
@@ -235,7 +239,10 @@ def _fit_in_step(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, C
 
 
 def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset, Classifier, DeviceSplits],
-                    progress: str, command: str, callbacks: Sequence[Callback], resume: bool) -> RunFolder:
+                    progress: str, command: str, callbacks: Sequence[Callback], resume: bool,
+                    prepare_seconds: float) -> RunFolder:
+    """Train and record in the run folder; its run.json gets the seconds of each part of this session
+    (`phases`: data and model, training, test, figures), what `bench/train_overhead.py` reads."""
     started = time.perf_counter()
     dataset, model, data = prepared
     try:
@@ -255,8 +262,11 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
         run.write_metrics({**final, "best_val_accuracy": max(vals) if vals else None, "best_epoch": best_epoch,
                            "parameters": parameters, "device": str(trainer.device), "dataset": dataset.name,
                            "model": config.model, "world_size": trainer.place.world_size})
+        drawn = time.perf_counter()
         if config.figures:
             _write_figures(run, trainer, dataset)
+        phases = {"data and model": prepare_seconds, "training": final["train_seconds"] - trainer.seconds_before,
+                  "test": final.get("test_seconds", 0.0), "figures": time.perf_counter() - drawn}
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or told to exit (a sweep's scheduler stops a trial)
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))
         if isinstance(stop, KeyboardInterrupt):
@@ -271,7 +281,7 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
                                 f"of finished epochs are intact: free some space, then continue with: mnistlab train "
                                 f"--resume {run.path}") from None
         raise
-    run.set_state("finished", wall_seconds=_wall(run, started))
+    run.set_state("finished", wall_seconds=_wall(run, started), phases={k: round(v, 3) for k, v in phases.items()})
     return run
 
 

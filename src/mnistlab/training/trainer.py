@@ -194,11 +194,13 @@ class Trainer:
             # in float32, so the figure is what the saved model gives wherever it is loaded; by rank 0 alone,
             # which holds the best checkpoint (arrays given without a test set have none)
             if self.config.test and len(self.data.test_x) and self.place.rank == 0:
+                tested = time.perf_counter()
                 final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
                                                                            fp32=True, shared=False)
                 if self.config.tta:
                     final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
                         self.data.test_x, self.data.test_y, tta=True, fp32=True, shared=False)
+                final["test_seconds"] = time.perf_counter() - tested
         except BaseException as error:
             self._call("on_exception", error)
             raise

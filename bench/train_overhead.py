@@ -1,0 +1,83 @@
+"""What a whole `mnistlab train` costs around its training: wall time and peak memory of the process.
+
+Each recipe is trained by `mnistlab train --recipe R` in a process of its own, as a user runs it; the table
+gives the process's wall time, the parts its run folder records (`run.json`'s phases: data and model,
+training, test with test-time augmentation, figures), the rest (start-up: Python, torch and mnistlab's
+imports, writing the run folder), wall / training, and the process's peak resident memory (`wait4`'s
+ru_maxrss: the whole process, its highest point, not a reading after warm-up).
+
+Prints Markdown and writes it, with the raw figures, to bench/results/train_overhead.{md,json}.
+
+    MNISTLAB_DATA=../shared/data python bench/train_overhead.py [--recipes default allconv-augment] [--set ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mnistlab._io import write_json, write_text
+from mnistlab.devices import machine_summary
+from mnistlab.runs import RunFolder
+
+PHASES = ("data and model", "training", "test", "figures")
+
+
+def measure(recipe: str, runs_dir: Path, extra: list[str]) -> dict:
+    """Train `recipe` in a child process: its wall time, peak RSS and recorded phases."""
+    command = [sys.executable, "-m", "mnistlab", "train", "--recipe", recipe, "--runs-dir", str(runs_dir),
+               "-q", "--json", *extra]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise SystemExit(f"train_overhead: {' '.join(command)} failed ({process.returncode})")
+        out.seek(0)
+        run = RunFolder(json.loads(out.read())["run"])
+    phases = run.status()["phases"]
+    row = {"recipe": Path(recipe).stem, "wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **phases}
+    row["start-up and the rest"] = wall - sum(phases[p] for p in PHASES)
+    row["wall_over_training"] = wall / phases["training"]
+    return row
+
+
+def format_table(rows: list[dict]) -> str:
+    columns = [*PHASES, "start-up and the rest"]
+    lines = ["| recipe | wall | " + " | ".join(columns) + " | wall / training | peak memory |",
+             "|---|---:|" + "---:|" * len(columns) + "---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['recipe']} | {r['wall_seconds']:.1f} s | " + " | ".join(f"{r[c]:.1f} s" for c in columns)
+                     + f" | {r['wall_over_training']:.2f}x | {r['peak_rss_mb']:,.0f} MB |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", default=["default", "fast"])
+    parser.add_argument("--set", nargs="*", default=[], metavar="FLAG",
+                        help="flags for every training, e.g. --set=--epochs=2 (keras-cnn trains 100 epochs)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as runs_dir:
+        rows = []
+        for recipe in args.recipes:
+            rows.append(measure(recipe, Path(runs_dir), args.set))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    table = (f"`mnistlab train` around its training on {machine_summary()}, {time.strftime('%Y-%m-%d')}"
+             f"{' (flags: ' + ' '.join(args.set) + ')' if args.set else ''}\n\n" + format_table(rows))
+    print(table)
+    write_text(Path(args.out) / "train_overhead.md", table)
+    write_json(Path(args.out) / "train_overhead.json", rows)
+
+
+if __name__ == "__main__":
+    main()
