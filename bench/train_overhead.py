@@ -63,8 +63,9 @@ def format_table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=["default", "fast"])
-    parser.add_argument("--set", nargs="*", default=[], metavar="FLAG",
-                        help="flags for every training, e.g. --set=--epochs=2 (keras-cnn trains 100 epochs)")
+    parser.add_argument("--set", action="append", default=[], metavar="FLAG",
+                        help="a flag for every training, e.g. --set=--epochs=2 (keras-cnn trains up to 100 epochs; "
+                             "repeatable)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runs_dir:
