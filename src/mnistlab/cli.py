@@ -565,9 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except MnistlabError as e:
-        from mnistlab.devices import process_place
+        from mnistlab.training.distributed import is_writer
 
-        if process_place().rank == 0:  # of several processes (torchrun), rank 0 speaks for all
+        if is_writer():  # of several processes (torchrun), rank 0 speaks for all
             print(f"mnistlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -52,6 +52,15 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
+def mean_loss_and_accuracy(loss_sum: torch.Tensor, hits: torch.Tensor, count: int, shared: bool = True
+                           ) -> tuple[float, float, int]:
+    """(loss_sum / n, hits / n, n) from device sums over `count` images, the sums (with `shared`) over every
+    process: the one host sync of an epoch's metrics or an evaluation."""
+    totals = torch.stack([loss_sum.float(), hits.float(), torch.tensor(float(count), device=loss_sum.device)])
+    loss_sum, hits, n = (all_reduce_sum(totals) if shared else totals).tolist()
+    return loss_sum / n, hits / n, int(n)
+
+
 def share_of(rows: torch.Tensor) -> torch.Tensor:
     """This process's share of `rows` (sizes differ by at most one): all of it when training alone."""
     place = process_place()

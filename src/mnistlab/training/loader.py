@@ -61,17 +61,15 @@ class DeviceBatches:
         images = images.view(n, 1, h, w)
         labels = self.labels.index_select(0, order)
         steps = len(self)
-        if self.world_size > 1:  # this process's share of every batch; its own augmentation draws
-            self.generator.manual_seed(self.generator.initial_seed() + 7919 * self.rank)
-            batches = zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
-            shares = ((x.tensor_split(self.world_size)[self.rank], y.tensor_split(self.world_size)[self.rank])
-                      for x, y in batches)
-            return (self._prepare(x, y) for x, y in shares)
         per_batch = self.augment.active or self.channels_last
         if per_batch and self.augment_whole_epoch:
             images, labels = self._prepare(images, labels)  # a few large launches instead of a few per step
             per_batch = False
         batches = zip(images.split(self.batch_size)[:steps], labels.split(self.batch_size)[:steps])
+        if self.world_size > 1:  # this process's share of every batch; its own augmentation draws
+            self.generator.manual_seed(self.generator.initial_seed() + 7919 * self.rank)
+            batches = ((x.tensor_split(self.world_size)[self.rank], y.tensor_split(self.world_size)[self.rank])
+                       for x, y in batches)
         if not per_batch:
             return batches  # views, with no Python between steps
         return (self._prepare(x, y) for x, y in batches)

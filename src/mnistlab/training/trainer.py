@@ -28,7 +28,7 @@ from mnistlab.models.inference import autocast_context, batched_logits, tta_logi
 from mnistlab.models.io import save_model
 from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks.base import Callback
-from mnistlab.training.distributed import all_reduce_sum, share_of
+from mnistlab.training.distributed import mean_loss_and_accuracy, share_of
 from mnistlab.training.loader import DeviceBatches
 from mnistlab.training.optim import build_optimizer, kernel_parameters, lr_factor
 
@@ -72,10 +72,7 @@ class RunningMetrics:
         losses = torch.stack(self.losses).float()
         loss_sum = losses @ torch.tensor(self.sizes, dtype=losses.dtype).to(losses.device, non_blocking=True)
         hits = (torch.cat(self.logits).argmax(1) == torch.cat(self.labels)).sum()
-        totals = all_reduce_sum(torch.stack([loss_sum, hits.float(), torch.tensor(float(self.seen),
-                                                                                   device=losses.device)]))
-        loss_sum, hits, seen = totals.tolist()
-        return loss_sum / seen, hits / seen, int(seen)
+        return mean_loss_and_accuracy(loss_sum, hits, self.seen)
 
 
 class Trainer:
@@ -294,11 +291,9 @@ class Trainer:
                                 mirror=self.model_meta["tta_mirror"])
         else:
             logits = batched_logits(model, images, batch_size, autocast_dtype, self.channels_last)
-        loss_sum = F.cross_entropy(logits, labels, reduction="sum")
-        hits = (logits.argmax(1) == labels).sum()
-        totals = torch.stack([loss_sum, hits.float(), torch.tensor(float(len(labels)), device=logits.device)])
-        loss_sum, hits, count = (all_reduce_sum(totals) if shared else totals).tolist()
-        return loss_sum / count, hits / count
+        loss, accuracy, _ = mean_loss_and_accuracy(F.cross_entropy(logits, labels, reduction="sum"),
+                                                   (logits.argmax(1) == labels).sum(), len(labels), shared)
+        return loss, accuracy
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def save_model(self, path: Path, **meta: Any) -> Path:
