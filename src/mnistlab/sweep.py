@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mnistlab._io import write_json, write_text
-from mnistlab.cluster import connect, import_ray
+from mnistlab.cluster import INSTALL, connect, import_ray
 from mnistlab.config import merge, parse_value, read_toml
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.recipes import Recipe, load_recipe
 from mnistlab.runs import RunFolder, SweepFolder
-from mnistlab.training.callbacks import Callback
+from mnistlab.training.callbacks import Callback, Monitor
 
 KINDS = ("loguniform", "uniform", "int", "choice", "grid")
 SEARCHES = ("random", "optuna", "grid")
@@ -173,7 +173,8 @@ class SweepSpec:
 
     @property
     def mode(self) -> str:
-        return "max" if "acc" in self.metric else "min"
+        """"max" for an accuracy, "min" for a loss: the rule of every monitor of a run."""
+        return Monitor(self.metric).mode
 
     def dimensions(self) -> list[Dimension]:
         return read_space(self.space)
@@ -333,8 +334,7 @@ def _import_optuna() -> None:
     try:
         import optuna  # noqa: F401
     except ImportError:
-        raise MnistlabError("--search optuna needs Optuna, which is not installed here: "
-                            "pip install 'mnistlab[ray]'") from None
+        raise MnistlabError(f"--search optuna needs Optuna, which is not installed here: {INSTALL}") from None
 
 
 def _run(folder: SweepFolder, spec: SweepSpec, dimensions: list[Dimension], log, restore: bool) -> SweepFolder:
