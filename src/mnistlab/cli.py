@@ -130,7 +130,8 @@ def _train_overrides(args) -> dict:
     for name, flags in TRAIN_FLAGS.items():
         value = getattr(args, name)
         if value is not None:
-            overrides[name] = parse_key_values(value, flags[0]) if _is_table(hints[name]) else value
+            table = _is_table(hints[name]) and value != "none"  # none: see config.from_dict
+            overrides[name] = parse_key_values(value, flags[0]) if table else value
     overrides.update(parse_key_values(args.set, "--set"))
     return overrides
 
@@ -219,7 +220,7 @@ def cmd_evaluate(args) -> None:
     from mnistlab.runs import find_run_path
 
     folder, dataset, result = evaluate_saved(find_run_path(args.run, args.runs_dir), args.split, args.out,
-                                             args.data_dir, args.tta, args.model)
+                                             args.data_dir, args.tta, args.model, args.dataset)
     if args.json:
         return _print_json(result)
     print(f"{folder.name} on {dataset} {args.split}{' with TTA' if args.tta else ''}: " + format_metrics(result))
@@ -436,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="loss, accuracy, per-class metrics, confusion matrix and mistakes of a run")
     p.add_argument("run", help="run folder (or ensemble folder)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--dataset", help="evaluate on another dataset of the same classes instead of the run's own, e.g. "
+                                     "uci-digits: real handwriting from outside MNIST (needs mnistlab[handwriting])")
     p.add_argument("--tta", action="store_true", help=TTA_HELP)
     p.add_argument("--out", help="folder for the figures (default: the run folder)")
     p.add_argument("--json", action="store_true")

@@ -127,7 +127,9 @@ def from_dict(cls, data: dict[str, Any], prefix: str = ""):
     for key, value in data.items():
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
-            if isinstance(value, str):
+            if value == "none":  # the table's defaults: `--augment none` turns off a model's or recipe's augmentation
+                value = {}
+            elif isinstance(value, str):
                 value = parse_key_values(value, f"{prefix}{key}")
             if not isinstance(value, dict):
                 raise ConfigError(f"setting {prefix}{key!r} must be a table of settings, got {value!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ class Evaluation(dict):
         from mnistlab._html import png, table
 
         rows = [("accuracy", f"{self['accuracy']:.4f}"), ("loss", f"{self['loss']:.4f}"),
-                ("images", f"{self['count']:,}")]
+                ("calibration error (ECE)", f"{self['ece']:.4f}"), ("images", f"{self['count']:,}")]
         if "members" in self:
             rows.append(("members' accuracy", "  ".join(f"{a:.4f}" for a in self["members"])))
         rows += [(f"class {c['name']}", f"precision {c['precision']:.4f}, recall {c['recall']:.4f}, "
@@ -58,7 +58,8 @@ def evaluate(predictor, images: np.ndarray, labels: np.ndarray, out_dir: str | o
 
 
 def format_metrics(result: dict[str, Any]) -> str:
-    lines = [f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({result['count']:,} images)"]
+    lines = [f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  calibration error (ECE) "
+             f"{result['ece']:.4f}  ({result['count']:,} images)"]
     if "members" in result:
         lines.append("members: " + "  ".join(f"{a:.4f}" for a in result["members"]))
     width = max(len(c["name"]) for c in result["per_class"])
@@ -75,24 +76,45 @@ def format_metrics(result: dict[str, Any]) -> str:
 
 
 def evaluate_saved(path: str | os.PathLike, split: str = "test", out_dir: str | os.PathLike | None = None,
-                   data_dir: str | os.PathLike | None = None, tta: bool = False, model: Any = None
-                   ) -> tuple[Path, str, dict[str, Any]]:
-    """Evaluate a run folder, ensemble folder or checkpoint on a split of its dataset, writing the figures
-    to `out_dir` (default: the run's or ensemble's folder). Returns (folder, dataset name, metrics). Your
-    own model needs `model` (see `mnistlab.load`)."""
+                   data_dir: str | os.PathLike | None = None, tta: bool = False, model: Any = None,
+                   dataset: str | None = None) -> tuple[Path, str, dict[str, Any]]:
+    """Evaluate a run folder, ensemble folder or checkpoint on a split of its dataset, or of another
+    `dataset` with the same classes (e.g. `uci-digits`, real handwriting from outside MNIST), writing the
+    figures to `out_dir` (default: the run's or ensemble's folder). Returns (folder, dataset name, metrics).
+    Your own model needs `model` (see `mnistlab.load`)."""
     from mnistlab.predict import load
 
     predictor = load(path, model=model)
     folder = run_folder_of(predictor.source)
     run = RunFolder(folder)
     settings = run.settings() if run.exists() else None
-    dataset = (run.dataset_source() if run.exists() else None) or predictor.meta.get("dataset")
-    if not dataset:
-        raise ConfigError(f"{path} does not record its dataset; evaluate the run it came from")
-    images, labels = load_split(dataset, split, settings, data_dir)
+    if dataset is None:
+        dataset = (run.dataset_source() if run.exists() else None) or predictor.meta.get("dataset")
+        if not dataset:
+            raise ConfigError(f"{path} does not record its dataset; evaluate the run it came from")
+        images, labels = load_split(dataset, split, settings, data_dir)
+    else:
+        images, labels = load_other_split(dataset, split, predictor.class_names, data_dir)
     result = evaluate(predictor, images, labels, Path(out_dir) if out_dir else folder,
                       f"({folder.name}, {split}{', TTA' if tta else ''})", tta, split)
     return folder, dataset, result
+
+
+def load_other_split(dataset: str, split: str, class_names: Sequence[str],
+                     data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of "train" or "test" of a dataset other than the model's own, which must name the same
+    classes in the same order (its held-out validation split is the run's, and this is not that data)."""
+    from mnistlab.data.dataset import load_dataset
+
+    if split == "val":
+        raise ConfigError("--split val is the run's own held-out data; with --dataset, choose test or train")
+    data = load_dataset(dataset, data_dir)
+    if tuple(data.class_names) != tuple(class_names):
+        raise ConfigError(f"the dataset {dataset!r} has the classes {', '.join(data.class_names)}, and the model "
+                          f"was trained on {', '.join(class_names)}: evaluate it on a dataset of its own classes")
+    if split == "train" and not len(data.train_images):
+        raise ConfigError(f"the dataset {dataset!r} has no training split; evaluate on its test split")
+    return data.split(split)
 
 
 def load_split(dataset: str, split: str, settings: dict[str, Any] | None = None,

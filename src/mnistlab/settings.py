@@ -139,7 +139,9 @@ class TrainConfig:
         help="validate, save and test a moving average of the weights (and BN statistics), updated every step "
              "with this decay, e.g. 0.999 (0: off)")
     augment: AugmentConfig = setting(default_factory=AugmentConfig, group="optimization", metavar="SPEC",
-                                     help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5,flip=0.5")
+                                     help="e.g. rotate=10,zoom=0.1,shear=0.3,shift=0.1,erase=0.5,flip=0.5, merged "
+                                          "key by key onto the recipe's or model's (the default model trains with "
+                                          "rotate=10,zoom=0.1,shift=0.08); none: no augmentation")
     # validation and callbacks
     validation: str = setting(
         "split", group="validation and callbacks", choices=VALIDATIONS,

@@ -28,3 +28,23 @@ def test_the_map_points_at_the_pixels_that_drive_the_answer():
 def test_a_model_that_ignores_the_image_gets_an_empty_map():
     flat = occlusion_map(lambda batch: np.full((len(batch), 2), 0.5), np.full((28, 28), 255, np.uint8), 0)
     assert not flat.any()
+
+
+def test_tta_batch_by_batch_equals_averaging_whole_shifted_copies():
+    """TTA makes each batch's views itself (uint8 stays uint8): the same logits as shifting whole float copies
+    of the split, as it once did, at a fraction of the memory."""
+    import torch
+
+    from mnistlab.models import create_model
+    from mnistlab.models.inference import TTA_SHIFTS, batched_logits, shift_images, tta_logits
+
+    torch.manual_seed(0)
+    model = create_model("fastnet", num_classes=10, image_shape=(28, 28))
+    images = torch.randint(0, 256, (37, 28, 28), dtype=torch.uint8)
+    x = images.float().unsqueeze(1)
+    for mirror in (False, True):
+        views = [shift_images(x, dy, dx) for dy, dx in TTA_SHIFTS]
+        views += [v.flip(-1) for v in views] if mirror else []
+        whole = torch.stack([batched_logits(model, v, batch_size=64) for v in views]).mean(0)
+        assert torch.allclose(tta_logits(model, images, batch_size=10, mirror=mirror), whole, atol=1e-5)
+    assert torch.equal(batched_logits(model, images, 10), batched_logits(model, x, 10))  # uint8 as float

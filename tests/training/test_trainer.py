@@ -295,3 +295,43 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path):
     assert read_toml(tuned.path / "settings.toml")["init_from"] == str(source.path)
     with pytest.raises(ConfigError, match=r"init_from .*: its model is linear .* and the one to fill is mlp"):
         train(small(model="mlp", init_from=str(source.path)), tmp_path, progress="quiet")
+
+
+def test_running_metrics_give_the_plain_cross_entropy_beside_a_smoothed_loss():
+    from mnistlab.training.trainer import RunningMetrics
+
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 10, (200,), generator=generator)
+    # a confident, mostly right model, whose smoothed loss is far above its cross-entropy
+    logits = torch.randn(200, 10, generator=generator) + 6 * torch.nn.functional.one_hot(labels, 10)
+    running = RunningMetrics()
+    for start, stop in ((0, 128), (128, 200)):
+        smoothed = torch.nn.functional.cross_entropy(logits[start:stop], labels[start:stop], label_smoothing=0.1)
+        running.add(smoothed, logits[start:stop], labels[start:stop])
+    plain = torch.nn.functional.cross_entropy(logits, labels).item()
+    assert running.cross_entropy() == pytest.approx(plain, rel=1e-5)
+    assert running.read()[0] > 3 * plain  # smoothing adds the distance to the uniform distribution
+    assert RunningMetrics().cross_entropy() == 0.0
+
+
+def test_a_smoothed_run_logs_and_prints_its_plain_cross_entropy(tmp_path, capsys):
+    smoothed = train(small(label_smoothing=0.1, epochs=1), tmp_path, progress="plain")
+    row = smoothed.history()[0]
+    assert row["cross_entropy"] < row["loss"]
+    assert f"(label-smoothed; cross-entropy {row['cross_entropy']:.4f})" in capsys.readouterr().err
+    plain = train(small(label_smoothing=0.0, epochs=1), tmp_path, progress="plain")
+    assert plain.history()[0].get("cross_entropy") is None and "label-smoothed" not in capsys.readouterr().err
+
+
+def test_the_default_model_trains_with_augmentation_unless_told_otherwise(capsys):
+    from mnistlab.cli import main
+
+    augmented = build_config().augment
+    assert (augmented.rotate, augmented.zoom, augmented.shift) == (10.0, 0.1, 0.08)
+    assert not build_config(overrides={"augment": "none"}).augment.active
+    assert build_config(overrides={"augment": {"shift": 0.1}}).augment.rotate == 10.0  # merged key by key
+    assert not build_config(overrides={"model": "allconv"}).augment.active  # the default model's own setting
+    assert main(["train", "--augment", "none", "--print-settings"]) == 0
+    assert "rotate = 0.0" in capsys.readouterr().out
+    assert main(["train", "--augment", "zoom=0.2", "--print-settings"]) == 0
+    assert "rotate = 10.0" in (out := capsys.readouterr().out) and "zoom = 0.2" in out

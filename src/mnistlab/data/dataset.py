@@ -12,6 +12,7 @@ import numpy as np
 
 from mnistlab.data.arrays import check_arrays, read_arrays
 from mnistlab.data.folders import is_picture_folder, load_picture_folder
+from mnistlab.data.handwriting import UCI_DIGITS, load_uci_digits
 from mnistlab.data.idx import load_idx_images, load_idx_labels
 from mnistlab.data.registry import DATA_ENV_VAR, DATASETS, STANDARD_FILES, get_dataset_spec, resolve_data_root
 from mnistlab.errors import ConfigError, DataError
@@ -108,9 +109,12 @@ def load_dataset(
 
     A folder holds the four standard IDX files (gzipped or not; an optional `classes.txt` there gives one
     class name per line), or pictures in one sub-folder per class under train/ (and optionally test/), read
-    as `data/folders.py` says. A file ending in .npz holds arrays (`data/arrays.py`).
+    as `data/folders.py` says. A file ending in .npz holds arrays (`data/arrays.py`). `uci-digits` is real
+    handwriting from outside MNIST, for evaluation only (`data/handwriting.py`).
     """
     key = str(name_or_folder)
+    if key == UCI_DIGITS:
+        return Dataset(name=key, **load_uci_digits())
     if key.endswith(".npz"):
         path = Path(key).expanduser()
         return Dataset(source=path, **read_arrays(path))

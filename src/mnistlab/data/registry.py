@@ -89,7 +89,8 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} or give a folder of IDX files"
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} (or uci-digits, to evaluate on) or give a "
+            "folder of IDX files"
         ) from None
 
 

@@ -33,6 +33,9 @@ def split_dataset(dataset: Dataset, validation: str, val_split: float, seed: int
     validation_split), use the dataset's own validation split ("given", Keras's validation_data), the test
     set ("test"), or none ("none")."""
     x, y = dataset.train_images, dataset.train_labels
+    if not len(x):
+        raise ConfigError(f"the dataset {dataset.name!r} has no training images (it is one to evaluate on: mnistlab "
+                          f"evaluate RUN --dataset {dataset.name}); train on another")
     if subset:
         if subset > len(x):
             raise ConfigError(f"subset {subset} is larger than the {len(x)} training images")

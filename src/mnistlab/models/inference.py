@@ -39,11 +39,33 @@ def exact_float32():
             torch.backends.cudnn.allow_tf32 = saved
 
 
-def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
-                   autocast_dtype: torch.dtype | None = None, channels_last: bool = False) -> torch.Tensor:
-    """Logits (N, classes) float32, on the model's device, for raw images of any accepted shape and dtype.
+# Test-time augmentation: the image itself and its 1-pixel shifts; their left-right mirrors only for models
+# trained with mirroring (clothes: `augment.flip`), never by default, since digits are not symmetric.
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+PLAIN_VIEW = ((0, 0, False),)  # (dy, dx, mirrored): the image as it is
 
-    Images stay uint8 until each batch is on the device, so a whole test set costs one small copy.
+
+def tta_views(mirror: bool = False) -> tuple[tuple[int, int, bool], ...]:
+    """The (dy, dx, mirrored) views test-time augmentation averages over."""
+    return tuple((dy, dx, mirrored) for mirrored in ((False, True) if mirror else (False,)) for dy, dx in TTA_SHIFTS)
+
+
+def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift (N, 1, H, W) by whole pixels, filling with background 0."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1))
+    return padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+
+
+def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
+                   autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
+                   views: tuple[tuple[int, int, bool], ...] = PLAIN_VIEW) -> torch.Tensor:
+    """Logits (N, classes) float32, on the model's device, for raw images of any accepted shape and dtype,
+    averaged over `views` (see `tta_views`).
+
+    Images stay as they are (uint8 for datasets) until each batch is on the device, and each batch makes its
+    views itself: a whole split costs one small copy, not one float copy per view (TTA of the test set
+    took 100 MB more that way).
     """
     device = next(model.parameters()).device
     # a read-only array (an IDX file's, read with frombuffer) is copied: torch warns about sharing it
@@ -56,10 +78,16 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
         exact = exact_float32() if autocast_dtype is None and device.type == "cuda" else contextlib.nullcontext()
         with torch.inference_mode(), autocast_context(device, autocast_dtype), exact:
             for start in range(0, len(x_all), batch_size):
-                x = as_image_batch(x_all[start:start + batch_size], model.image_shape)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                out.append(model(x).float())
+                x = as_image_batch(x_all[start:start + batch_size], model.image_shape, keep_uint8=True)
+                total = None
+                for dy, dx, mirrored in views:
+                    view = shift_images(x, dy, dx) if dy or dx else x
+                    view = view.flip(-1) if mirrored else view
+                    if channels_last:
+                        view = view.contiguous(memory_format=torch.channels_last)
+                    logits = model(view).float()
+                    total = logits if total is None else total + logits
+                out.append(total / len(views) if len(views) > 1 else total)
     finally:
         model.train(was_training)
     if not out:
@@ -67,29 +95,10 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
     return torch.cat(out)
 
 
-# Test-time augmentation: the image itself and its 1-pixel shifts; their left-right mirrors only for models
-# trained with mirroring (clothes: `augment.flip`), never by default, since digits are not symmetric.
-TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
-
-
-def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Shift (N, 1, H, W) by whole pixels, filling with background 0."""
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (1, 1, 1, 1))
-    return padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
-
-
 def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False,
                mirror: bool = False):
     """Logits averaged over the image and its 1-pixel shifts, and with `mirror` over their mirrors too."""
-    x = as_image_batch(images if isinstance(images, torch.Tensor) else torch.as_tensor(images), model.image_shape)
-    views = [(dy, dx, mirrored) for mirrored in ((False, True) if mirror else (False,)) for dy, dx in TTA_SHIFTS]
-    total = None
-    for dy, dx, mirrored in views:  # one view in memory at a time: a whole split can be 10 copies of itself
-        view = shift_images(x, dy, dx)
-        logits = batched_logits(model, view.flip(-1) if mirrored else view, batch_size, autocast_dtype, channels_last)
-        total = logits if total is None else total + logits
-    return total / len(views)
+    return batched_logits(model, images, batch_size, autocast_dtype, channels_last, tta_views(mirror))
 
 
 def occlusion_map(probabilities: Callable[[np.ndarray], np.ndarray], image: np.ndarray, target: int,

@@ -30,6 +30,7 @@ class GraphedSteps:
         self.lr = torch.tensor(config.lr, dtype=torch.float32, device=trainer.device)  # read inside the graph
         self.loss_sum = torch.zeros((), device=trainer.device)
         self.hits = torch.zeros((), dtype=torch.int64, device=trainer.device)
+        self.cross_entropy_sum = torch.zeros((), device=trainer.device)  # without label smoothing
         self.seen = 0
         self.graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
         self.eager_steps: dict[int, int] = {}
@@ -43,6 +44,7 @@ class GraphedSteps:
                 group["lr"] = self.lr
         self.loss_sum.zero_()
         self.hits.zero_()
+        self.cross_entropy_sum.zero_()
         self.seen = 0
         return self
 
@@ -75,9 +77,15 @@ class GraphedSteps:
         loss, scores = self.trainer.training_step(x, y, autocast_cache=False)  # capture needs no cast cache
         self.loss_sum += loss.detach() * len(y)
         self.hits += (scores.detach().argmax(1) == y).sum()
+        if self.trainer.config.label_smoothing:
+            self.cross_entropy_sum += torch.nn.functional.cross_entropy(scores.detach(), y, reduction="sum")
 
     def read(self) -> tuple[float, float, int]:
         """(mean loss, accuracy, samples) of the epoch so far: the one host sync, as RunningMetrics.read."""
         if not self.seen:
             return 0.0, 0.0, 0
         return self.loss_sum.item() / self.seen, self.hits.item() / self.seen, self.seen
+
+    def cross_entropy(self) -> float:
+        """The plain cross-entropy of the epoch's steps so far, as RunningMetrics.cross_entropy."""
+        return self.cross_entropy_sum.item() / self.seen if self.seen else 0.0

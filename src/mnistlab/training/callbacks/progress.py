@@ -12,6 +12,8 @@ from mnistlab.training.callbacks.base import Callback
 
 def format_logs(logs: dict) -> str:
     parts = [f"loss {logs['loss']:.4f}", f"acc {logs['accuracy']:.4f}"]
+    if logs.get("cross_entropy") is not None:  # label smoothing: what the loss would be without it
+        parts[0] += f" (label-smoothed; cross-entropy {logs['cross_entropy']:.4f})"
     if logs.get("val_loss") is not None:
         parts += [f"val_loss {logs['val_loss']:.4f}", f"val_acc {logs['val_accuracy']:.4f}"]
     parts += [f"lr {logs['lr']:.3g}", f"{logs['seconds']:.1f}s", f"{logs['samples_per_s']:,.0f} samples/s"]
