@@ -99,7 +99,8 @@ def format_tables(pairs: list[dict], records: list[dict]) -> str:
         lines.append(f"| {100 * threshold:.1f}% | {best['tutorial'] if best else 'none reached it'} | "
                      f"{_seconds(keras_seconds)} | {record['recipe']} | {_seconds(record['seconds_to'][threshold])} | "
                      f"{_ratio(keras_seconds, record['seconds_to'][threshold])} | "
-                     f"{best['keras']['peak_rss_mb'] if best else 0:,.0f} MB | {record['peak_rss_mb']:,.0f} MB |")
+                     f"{f'{best_peak:,.0f} MB' if (best_peak := best and best['keras']['peak_rss_mb']) else '-'} | "
+                f"{record['peak_rss_mb']:,.0f} MB |")
     return "\n".join(lines) + "\n"
 
 

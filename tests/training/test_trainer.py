@@ -335,3 +335,14 @@ def test_the_default_model_trains_with_augmentation_unless_told_otherwise(capsys
     assert "rotate = 0.0" in capsys.readouterr().out
     assert main(["train", "--augment", "zoom=0.2", "--print-settings"]) == 0
     assert "rotate = 10.0" in (out := capsys.readouterr().out) and "zoom = 0.2" in out
+
+
+def test_the_figures_are_drawn_from_the_test_pass_not_a_second_one(tmp_path, monkeypatch):
+    from mnistlab.training import pipeline
+
+    def second_pass(*args, **kwargs):
+        raise AssertionError("the test set was run through the model again for the figures")
+
+    monkeypatch.setattr(pipeline, "batched_logits", second_pass)
+    run = train(small(epochs=1, tta=False), tmp_path, progress="quiet")
+    assert (run.path / "confusion.png").is_file() and (run.path / "mistakes.png").is_file()

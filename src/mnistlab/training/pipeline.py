@@ -316,8 +316,11 @@ def _write_figures(run: RunFolder, trainer: Trainer, dataset: Dataset) -> None:
     if images is None:
         return
     labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else labels
-    model = trainer.eval_model.to(memory_format=torch.contiguous_format)
-    proba = torch.softmax(batched_logits(model, images, trainer.config.eval_batch_size), 1).cpu().numpy()
+    logits = trainer.test_logits if split == "test" else None  # what the test printed, not a second pass
+    if logits is None:
+        model = trainer.eval_model.to(memory_format=torch.contiguous_format)
+        logits = batched_logits(model, images, trainer.config.eval_batch_size)
+    proba = torch.softmax(logits, 1).cpu().numpy()
     result = classification_metrics(proba, labels, dataset.class_names)
     images = images.cpu().numpy() if isinstance(images, torch.Tensor) else images
     write_metric_figures(result, proba, images, labels, dataset.class_names, run.path, f"({run.name}, {split})", split)

@@ -137,6 +137,7 @@ class Trainer:
         self.seconds_before = 0.0  # training time of the earlier sessions of a resumed run
         self._fit_started = time.perf_counter()
         self.best_checkpoint: Path | None = None  # set by ModelCheckpoint; fit() tests this model
+        self.test_logits: torch.Tensor | None = None  # the tested model's float32 logits (N, classes), for figures
         self.stop_training = False
         quiet = self.place.rank > 0  # rank 0 speaks for all
         self.log = log or (lambda message: None if quiet else print(message, file=sys.stderr, flush=True))
@@ -202,7 +203,7 @@ class Trainer:
             if self.config.test and len(self.data.test_x) and self.place.rank == 0:
                 tested = time.perf_counter()
                 final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
-                                                                           fp32=True, shared=False)
+                                                                           fp32=True, shared=False, keep=True)
                 if self.config.tta:
                     final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
                         self.data.test_x, self.data.test_y, tta=True, fp32=True, shared=False)
@@ -290,10 +291,11 @@ class Trainer:
         return images * world / last
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
-                 fp32: bool = False, shared: bool = True) -> tuple[float, float]:
+                 fp32: bool = False, shared: bool = True, keep: bool = False) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) of the model on raw images, in large batches without autograd;
         in the training precision unless `fp32`. With several processes and `shared`, each computes its
-        share and the sums are added up, so every process returns the same figures."""
+        share and the sums are added up, so every process returns the same figures. `keep` keeps the logits
+        in `test_logits` (fit's test: the run's figures are drawn from them instead of a second pass)."""
         autocast_dtype = None if fp32 else self.autocast_dtype
         model, batch_size = self.eval_model, self.config.eval_batch_size
         if shared:
@@ -303,6 +305,8 @@ class Trainer:
                                 mirror=self.model_meta["tta_mirror"])
         else:
             logits = batched_logits(model, images, batch_size, autocast_dtype, self.channels_last)
+        if keep:
+            self.test_logits = logits
         loss, accuracy, _ = mean_loss_and_accuracy(F.cross_entropy(logits, labels, reduction="sum"),
                                                    (logits.argmax(1) == labels).sum(), len(labels), shared)
         return loss, accuracy
