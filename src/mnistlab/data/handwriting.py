@@ -26,7 +26,7 @@ def load_uci_digits() -> dict:
     """The arrays of a Dataset: test_images (1797, 28, 28) uint8 in MNIST's form, test_labels (1797,)
     uint8, an empty training split, class names "0"-"9", and the source (scikit-learn's copy)."""
     try:
-        from sklearn.datasets import load_digits
+        from sklearn import datasets
     except ImportError:
         raise DataError(f"the dataset {UCI_DIGITS!r} comes with scikit-learn, which is not installed: "
                         f"{INSTALL}") from None
@@ -34,12 +34,10 @@ def load_uci_digits() -> dict:
 
     from mnistlab.data.inputs import preprocess_digit
 
-    digits = load_digits()
+    digits = datasets.load_digits()
     cells = np.asarray(digits.images, np.float32) * (255.0 / 16.0)  # ink counts 0-16 -> pixels 0-255
     images = np.stack([preprocess_digit(np.asarray(Image.fromarray(cell).resize((32, 32), Image.BILINEAR)))
-                       for cell in cells]).astype(np.uint8)
-    from sklearn import datasets
-
+                       for cell in cells])
     return {"train_images": np.zeros((0, 28, 28), np.uint8), "train_labels": np.zeros(0, np.uint8),
             "test_images": images, "test_labels": np.asarray(digits.target, np.uint8),
             "class_names": tuple(str(d) for d in range(10)),
