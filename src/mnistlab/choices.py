@@ -7,6 +7,8 @@ because this module is torch-free, `mnistlab --help` stays instant.
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 VALIDATIONS = ("split", "last", "given", "test", "none")
+# the validations whose images are held out from both training and testing: a temperature may be fitted on them
+HELD_OUT_VALIDATIONS = ("split", "last", "given")
 LAST_BATCHES = ("mean", "scaled", "drop")  # the epoch's last, smaller batch: its mean, scaled by size, or skipped
 PRECISIONS = ("auto", "fp32", "bf16")
 # what a training run logs each epoch that callbacks can watch: validation metrics only when it validates

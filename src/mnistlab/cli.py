@@ -183,7 +183,8 @@ def cmd_train(args) -> None:
         return _print_json({"run": str(run.path), "state": run.state(), "metrics": metrics})
     tta = (f"  with test-time augmentation {metrics['test_accuracy_tta']:.4f}"
            if "test_accuracy_tta" in metrics else "")
-    print(f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}  "
+    ece = f"  calibration error (ECE) {metrics['test_ece']:.4f}" if "test_ece" in metrics else ""
+    print(f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}{ece}  "
           f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f}s of training)")
     print(f"run folder: {run.path}")
 

@@ -71,6 +71,7 @@ def export(predictor: Predictor, fmt: str, out: str | os.PathLike) -> Path:
         with atomic_write(out) as f:
             f.write(save(state, metadata={**metadata, "output": "weights of mnistlab models",
                                           "models": json.dumps(models),
+                                          "temperatures": json.dumps([m.temperature for m in predictor.models]),
                                           "tta_mirror": json.dumps(list(predictor.tta_mirror))}))
     return out
 

@@ -11,18 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mnistlab.models.calibration import expected_calibration_error
 from mnistlab.runs import figure_path
-
-
-def expected_calibration_error(proba: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """How far confidence is from accuracy (Guo et al., 2017): the images are put in `bins` equal-width bins
-    of their top probability, and the gaps |accuracy - mean confidence| of the bins are averaged, weighted
-    by the images in each. 0 is perfectly calibrated; an answer given with 90% should be right 9 times in 10."""
-    confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == labels
-    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
-    count = np.bincount(which, minlength=bins)
-    gaps = np.abs(np.bincount(which, correct, bins) - np.bincount(which, confidence, bins))
-    return float(gaps.sum() / max(count.sum(), 1))
 
 
 def classification_metrics(proba: np.ndarray, labels: np.ndarray, class_names) -> dict[str, Any]:

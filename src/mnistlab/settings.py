@@ -33,7 +33,7 @@ CLI_GROUPS = ("what", "optimization", "validation and callbacks", "engine")
 USER_MODEL_SETTINGS = {"optimizer": "adam", "lr": 0.003, "batch_size": 128, "weight_decay": 0.0}
 # what may change when a run is resumed (`--resume RUN --epochs N` trains it further); the rest would make it
 # another run: start one from its weights with init_from
-RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "tta", "test", "figures",
+RESUMABLE_SETTINGS = ("epochs", "early_stopping", "min_delta", "tensorboard", "calibrate", "tta", "test", "figures",
                       "eval_batch_size", "device", "data_dir")
 
 
@@ -162,6 +162,10 @@ class TrainConfig:
         "val_accuracy", group="validation and callbacks",
         help="the best checkpoint maximizes (accuracy) or minimizes (loss) this metric; last: the last epoch's "
              "model is the one saved and tested, as in a Keras script without a checkpoint callback")
+    calibrate: bool = setting(
+        True, group="validation and callbacks",
+        help="after training, fit the temperature the logits are divided by on the held-out validation split "
+             "(split, last or given; never the test set), so that confidences match accuracy; saved with the model")
     tensorboard: bool = setting(True, group="validation and callbacks", help="write TensorBoard event files")
     tta: bool = setting(True, group="validation and callbacks",
                         help="also test with test-time augmentation: logits averaged over 1-pixel shifts (and "

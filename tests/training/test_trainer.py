@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -346,3 +347,37 @@ def test_the_figures_are_drawn_from_the_test_pass_not_a_second_one(tmp_path, mon
     monkeypatch.setattr(pipeline, "batched_logits", second_pass)
     run = train(small(epochs=1, tta=False), tmp_path, progress="quiet")
     assert (run.path / "confusion.png").is_file() and (run.path / "mistakes.png").is_file()
+
+
+def test_a_run_ends_by_fitting_its_temperature_on_the_validation_split(tmp_path, capsys, mnist):
+    import mnistlab
+    from mnistlab.models.calibration import expected_calibration_error
+
+    # label smoothing makes the network underconfident: the fitted temperature sharpens (T < 1)
+    run = train(small(label_smoothing=0.1), tmp_path, progress="plain")
+    metrics = run.metrics()
+    temperature = metrics["temperature"]
+    assert temperature < 1.0 and metrics["val_ece"] < metrics["val_ece_uncalibrated"] / 2
+    assert f"calibrated: logits divided by {temperature:.3f}" in capsys.readouterr().err
+    assert json.loads((run.checkpoints / "best.json").read_text())["temperature"] == temperature
+    # what a user loads gives the calibrated probabilities; the answers are the network's own
+    predictor = mnistlab.load(run.path)
+    images = mnist.test_images[:500]
+    calibrated = predictor.predict_proba(images)
+    model = predictor.models[0]
+    model.temperature = 1.0
+    with torch.inference_mode():
+        raw = model(torch.from_numpy(images)).float()
+    assert np.allclose(calibrated, torch.softmax(raw / temperature, 1).numpy(), atol=1e-5)
+    assert (calibrated.argmax(1) == raw.argmax(1).numpy()).all()
+    assert calibrated.max(1).mean() > torch.softmax(raw, 1).max(1).values.mean().item()
+    # and it holds on the test set, which the fit never saw: confidences closer to accuracy than the raw ones
+    labels = mnist.test_labels[:500]
+    raw_ece = expected_calibration_error(torch.softmax(raw, 1).numpy(), labels)
+    assert expected_calibration_error(calibrated, labels) < raw_ece / 1.5
+    assert 0 <= metrics["test_ece"] < raw_ece
+    # never on the test set, and not when told not to
+    for settings in ({"validation": "test"}, {"calibrate": False}, {"validation": "none"}):
+        uncalibrated = train(small(label_smoothing=0.1, epochs=1, **settings), tmp_path, progress="quiet")
+        assert "temperature" not in uncalibrated.metrics()
+        assert json.loads((uncalibrated.checkpoints / "best.json").read_text())["temperature"] == 1.0

@@ -78,7 +78,8 @@ class Normalize(nn.Module):
 
 
 class Classifier(nn.Module):
-    """A zoo network behind its normalization. forward: raw pixels (see module docstring) -> logits."""
+    """A zoo network behind its normalization. forward: raw pixels (see module docstring) -> logits, divided
+    by `temperature`."""
 
     def __init__(self, net: nn.Module, normalize: Normalize, image_shape: tuple[int, int], num_classes: int):
         super().__init__()
@@ -86,11 +87,15 @@ class Classifier(nn.Module):
         self.net = net
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes
+        # the logits are divided by it: 1 while training, then fitted on held-out images and saved in the
+        # checkpoint's description (`models.calibration`); it changes confidences, never answers
+        self.temperature = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # uint8 stays uint8: normalization's multiply-add converts it in the same op
         x = as_image_batch(x, self.image_shape, keep_uint8=True)
-        return self.net(self.normalize(x))
+        logits = self.net(self.normalize(x))
+        return logits if self.temperature == 1.0 else logits / self.temperature
 
 
 def as_image_batch(images, image_shape: tuple[int, int] = (28, 28), keep_uint8: bool = False) -> torch.Tensor:

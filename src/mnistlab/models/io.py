@@ -1,7 +1,8 @@
 """Saving and loading models: weights in safetensors, plus a small JSON that says how to rebuild the model.
 
 Loading never executes code from the file. The JSON holds the model's registry name and options (so
-`create_model` rebuilds it), its dataset and class names, and whatever metadata the caller adds. Your own
+`create_model` rebuilds it), the temperature its logits are divided by (`models.calibration`), its dataset
+and class names, and whatever metadata the caller adds. Your own
 model's name is its builder reference (`models.user`), whose code is run only when the caller names it.
 """
 
@@ -32,8 +33,26 @@ def save_model(model: Classifier, path: str | os.PathLike, **meta: Any) -> Path:
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_write(path.with_suffix(".safetensors")) as f:
         f.write(save(state))
-    write_json(path.with_suffix(".json"), {"format": FORMAT_VERSION, "model": model.spec, **meta})
+    write_json(path.with_suffix(".json"), {"format": FORMAT_VERSION, "model": model.spec,
+                                           "temperature": model.temperature, **meta})
     return path.with_suffix(".safetensors")
+
+
+def record_temperature(path: str | os.PathLike, temperature: float) -> None:
+    """Write a fitted temperature into a saved model's description (the weights stay as they are)."""
+    meta_path = Path(path).with_suffix(".json")
+    write_json(meta_path, {**read_model_meta(meta_path), "temperature": float(temperature)})
+
+
+def checked_temperature(value: Any, where: str) -> float:
+    """A description's temperature (1 where there is none: saved before calibration), checked: a positive
+    number, else one clear error."""
+    if value is None:
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise MnistlabError(f"{where}: the temperature its logits are divided by must be a positive number, got "
+                            f"{value!r}; the description is damaged")
+    return float(value)
 
 
 def copy_checkpoint(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
@@ -164,6 +183,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", mode
     spec = check_description(meta["model"], str(weights.with_suffix(".json")))
     check_class_names(meta, spec["num_classes"], str(weights.with_suffix(".json")))
     built = _build(spec, _header_shapes(weights), weights, as_builder(model, copies=True))
+    built.temperature = checked_temperature(meta.get("temperature"), str(weights.with_suffix(".json")))
     return _fill(built, _read_weights(weights), weights).to(device).eval(), meta
 
 
@@ -206,11 +226,16 @@ def load_exported_models(path: str | os.PathLike, device: str | torch.device = "
         raise MnistlabError(f"{weights}: neither a checkpoint (no {weights.with_suffix('.json').name} beside it) "
                             f"nor a safetensors file written by mnistlab export")
     try:
-        meta = {k: json.loads(v) if k in ("models", "class_names", "tta_mirror") else v for k, v in raw.items()}
+        meta = {k: json.loads(v) if k in ("models", "class_names", "tta_mirror", "temperatures") else v
+                for k, v in raw.items()}
     except json.JSONDecodeError as e:
         raise MnistlabError(f"{weights}: the description in its header is not valid JSON ({e})") from None
     if not isinstance(meta["models"], list) or not meta["models"]:
         raise MnistlabError(f"{weights}: its header describes no models")
+    temperatures = meta.get("temperatures") or [None] * len(meta["models"])  # none: exported before calibration
+    if not isinstance(temperatures, list) or len(temperatures) != len(meta["models"]):
+        raise MnistlabError(f"{weights}: its header gives {temperatures!r} as the temperatures of "
+                            f"{len(meta['models'])} models")
     state = _read_weights(weights)
     builder = as_builder(model, copies=True)
     models = []
@@ -220,5 +245,6 @@ def load_exported_models(path: str | os.PathLike, device: str | torch.device = "
         check_class_names(meta, spec["num_classes"], str(weights))
         member = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         built = _build(spec, _header_shapes(weights, prefix), weights, builder)
+        built.temperature = checked_temperature(temperatures[i], f"{weights} (member {i})")
         models.append(_fill(built, member, weights).to(device).eval())
     return models, meta

@@ -20,12 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnistlab.choices import HELD_OUT_VALIDATIONS
 from mnistlab.data.splits import DeviceSplits
 from mnistlab.devices import process_place
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
+from mnistlab.models.calibration import fit_temperature, logits_ece
 from mnistlab.models.inference import autocast_context, batched_logits, tta_logits
-from mnistlab.models.io import save_model
+from mnistlab.models.io import record_temperature, save_model
 from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks.base import Callback
 from mnistlab.training.distributed import mean_loss_and_accuracy, share_of
@@ -198,12 +200,15 @@ class Trainer:
             final = {"epochs": self.epoch, "train_seconds": self.train_seconds()}
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
+            if self.place.rank == 0 and self.calibrates:
+                final.update(self.calibrate())
             # in float32, so the figure is what the saved model gives wherever it is loaded; by rank 0 alone,
             # which holds the best checkpoint (arrays given without a test set have none)
             if self.config.test and len(self.data.test_x) and self.place.rank == 0:
                 tested = time.perf_counter()
                 final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
                                                                            fp32=True, shared=False, keep=True)
+                final["test_ece"] = logits_ece(self.test_logits, self.data.test_y)
                 if self.config.tta:
                     final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
                         self.data.test_x, self.data.test_y, tta=True, fp32=True, shared=False)
@@ -213,6 +218,28 @@ class Trainer:
             raise
         self._call("on_train_end", final)
         return final
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether fit ends by fitting a temperature: asked for, on a validation split held out from training
+        and testing (never the test set)."""
+        return (self.config.calibrate and self.config.validation in HELD_OUT_VALIDATIONS
+                and self.data.val_x is not None and len(self.data.val_x) > 0)
+
+    def calibrate(self) -> dict[str, float]:
+        """Fit the tested model's temperature on the validation split (float32 logits, as it is tested), write
+        it into the best checkpoint, and log the calibration error before and after."""
+        model = self.eval_model
+        model.temperature = 1.0
+        logits = batched_logits(model, self.data.val_x, self.config.eval_batch_size, None, self.channels_last)
+        temperature = fit_temperature(logits, self.data.val_y)
+        before, after = logits_ece(logits, self.data.val_y), logits_ece(logits, self.data.val_y, temperature)
+        model.temperature = temperature
+        if self.best_checkpoint is not None:
+            record_temperature(self.best_checkpoint, temperature)
+        self.log(f"calibrated: logits divided by {temperature:.3f}; calibration error (ECE) on the validation "
+                 f"split {before:.4f} -> {after:.4f}")
+        return {"temperature": temperature, "val_ece_uncalibrated": before, "val_ece": after}
 
     def train_seconds(self) -> float:
         """Seconds of training so far, over every session of a resumed run."""
