@@ -2,7 +2,7 @@
 
 Each recipe is trained by `mnistlab train --recipe R` in a process of its own, as a user runs it; the table
 gives the process's wall time, the parts its run folder records (`run.json`'s phases: data and model,
-training, test with test-time augmentation, figures), the rest (start-up: Python, torch and mnistlab's
+training, calibration, test with test-time augmentation, figures), the rest (start-up: Python, torch and mnistlab's
 imports, writing the run folder), wall / training, and the process's peak resident memory (`wait4`'s
 ru_maxrss: the whole process, its highest point, not a reading after warm-up).
 
@@ -26,7 +26,7 @@ from mnistlab._io import write_json, write_text
 from mnistlab.devices import machine_summary
 from mnistlab.runs import RunFolder
 
-PHASES = ("data and model", "training", "test", "figures")
+PHASES = ("data and model", "training", "calibration", "test", "figures")
 
 
 def measure(recipe: str, runs_dir: Path, extra: list[str]) -> dict:

@@ -106,6 +106,10 @@ class RunFolder:
         if "test_accuracy" in metrics:
             rows.append(("test accuracy", f"{metrics['test_accuracy']:.4f}" + (
                 f" ({metrics['test_accuracy_tta']:.4f} with TTA)" if "test_accuracy_tta" in metrics else "")))
+            if "test_ece" in metrics:
+                calibrated = (f", logits divided by {metrics['temperature']:.3f}" if "temperature" in metrics
+                              else ", not calibrated")
+                rows.append(("test calibration error (ECE)", f"{metrics['test_ece']:.4f}{calibrated}"))
             rows.append(("training time", f"{metrics.get('train_seconds', 0):.1f} s"))
         rows.append(("folder", self.path))
         curves = figure_path(self.path, "curves")

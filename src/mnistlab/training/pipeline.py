@@ -242,7 +242,7 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
                     progress: str, command: str, callbacks: Sequence[Callback], resume: bool,
                     prepare_seconds: float) -> RunFolder:
     """Train and record in the run folder; its run.json gets the seconds of each part of this session
-    (`phases`: data and model, training, test, figures), what `bench/train_overhead.py` reads."""
+    (`phases`: data and model, training, calibration, test, figures), what `bench/train_overhead.py` reads."""
     started = time.perf_counter()
     dataset, model, data = prepared
     try:
@@ -266,7 +266,8 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
         if config.figures:
             _write_figures(run, trainer, dataset)
         phases = {"data and model": prepare_seconds, "training": final["train_seconds"] - trainer.seconds_before,
-                  "test": final.get("test_seconds", 0.0), "figures": time.perf_counter() - drawn}
+                  "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),
+                  "figures": time.perf_counter() - drawn}
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or told to exit (a sweep's scheduler stops a trial)
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))
         if isinstance(stop, KeyboardInterrupt):

@@ -201,7 +201,9 @@ class Trainer:
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
             if self.place.rank == 0 and self.calibrates:
+                calibrating = time.perf_counter()
                 final.update(self.calibrate())
+                final["calibration_seconds"] = time.perf_counter() - calibrating
             # in float32, so the figure is what the saved model gives wherever it is loaded; by rank 0 alone,
             # which holds the best checkpoint (arrays given without a test set have none)
             if self.config.test and len(self.data.test_x) and self.place.rank == 0:
