@@ -4,11 +4,15 @@ Each recipe is trained by `mnistlab train --recipe R` in a process of its own, a
 gives the process's wall time, the parts its run folder records (`run.json`'s phases: data and model,
 training, calibration, test with test-time augmentation, figures), the rest (start-up: Python, torch and mnistlab's
 imports, writing the run folder), wall / training, and the process's peak resident memory (`wait4`'s
-ru_maxrss: the whole process, its highest point, not a reading after warm-up).
+ru_maxrss: the whole process, its highest point, not a reading after warm-up). With `--repeats N` each recipe
+is run N times: the times are medians, and the peak memory is the highest of the N with their median beside
+it, since the same run can peak 100 MB or more apart from one time to the next (the allocator's and
+oneDNN's buffers).
 
 Prints Markdown and writes it, with the raw figures, to bench/results/train_overhead.{md,json}.
 
     MNISTLAB_DATA=../shared/data python bench/train_overhead.py [--recipes default allconv-augment] [--set ...]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,19 +49,32 @@ def measure(recipe: str, runs_dir: Path, extra: list[str]) -> dict:
         out.seek(0)
         run = RunFolder(json.loads(out.read())["run"])
     phases = run.status()["phases"]
-    row = {"recipe": Path(recipe).stem, "wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **phases}
+    row = {"recipe": Path(recipe).name.removesuffix(".toml"), "wall_seconds": wall,  # fast-99.5 keeps its .5
+           "peak_rss_mb": usage.ru_maxrss / 1024, **phases}
     row["start-up and the rest"] = wall - sum(phases[p] for p in PHASES)
     row["wall_over_training"] = wall / phases["training"]
     return row
 
 
+def summarize(measured: list[dict]) -> dict:
+    """One row for the repeats of a recipe: median times, the highest peak memory and the median one."""
+    row = {key: statistics.median(r[key] for r in measured) for key in measured[0] if key != "recipe"}
+    row.update(recipe=measured[0]["recipe"], repeats=len(measured),
+               peak_rss_mb=max(r["peak_rss_mb"] for r in measured),
+               peak_rss_mb_median=statistics.median(r["peak_rss_mb"] for r in measured))
+    return row
+
+
 def format_table(rows: list[dict]) -> str:
     columns = [*PHASES, "start-up and the rest"]
-    lines = ["| recipe | wall | " + " | ".join(columns) + " | wall / training | peak memory |",
+    lines = ["| recipe | wall | " + " | ".join(columns) + " | wall / training | peak memory (highest; median) |",
              "|---|---:|" + "---:|" * len(columns) + "---:|---:|"]
     for r in rows:
+        peak = f"{r['peak_rss_mb']:,.0f} MB"
+        if r.get("repeats", 1) > 1:
+            peak += f" ({r['peak_rss_mb_median']:,.0f} MB)"
         lines.append(f"| {r['recipe']} | {r['wall_seconds']:.1f} s | " + " | ".join(f"{r[c]:.1f} s" for c in columns)
-                     + f" | {r['wall_over_training']:.2f}x | {r['peak_rss_mb']:,.0f} MB |")
+                     + f" | {r['wall_over_training']:.2f}x | {peak} |")
     return "\n".join(lines) + "\n"
 
 
@@ -66,18 +84,22 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FLAG",
                         help="a flag for every training, e.g. --set=--epochs=2 (keras-cnn trains up to 100 epochs; "
                              "repeatable)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each recipe (default 1)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as runs_dir:
-        rows = []
+        rows, measured = [], {}
         for recipe in args.recipes:
-            rows.append(measure(recipe, Path(runs_dir), args.set))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            for _ in range(args.repeats):
+                measured.setdefault(recipe, []).append(measure(recipe, Path(runs_dir), args.set))
+                print(json.dumps(measured[recipe][-1]), file=sys.stderr, flush=True)
+            rows.append(summarize(measured[recipe]))
     table = (f"`mnistlab train` around its training on {machine_summary()}, {time.strftime('%Y-%m-%d')}"
-             f"{' (flags: ' + ' '.join(args.set) + ')' if args.set else ''}\n\n" + format_table(rows))
+             f"{' (flags: ' + ' '.join(args.set) + ')' if args.set else ''}"
+             f"{f', {args.repeats} runs of each' if args.repeats > 1 else ''}\n\n" + format_table(rows))
     print(table)
     write_text(Path(args.out) / "train_overhead.md", table)
-    write_json(Path(args.out) / "train_overhead.json", rows)
+    write_json(Path(args.out) / "train_overhead.json", {"rows": rows, "runs": measured})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
+import ctypes
+import platform
+
 import pytest
 import torch
 
-from mnistlab.devices import device_description, environment, machine_summary, process_place, resolve_device
+from mnistlab.devices import (device_description, environment, machine_summary, process_place, release_free_memory,
+                              resolve_device)
 from mnistlab.errors import MnistlabError
 
 
@@ -34,3 +38,13 @@ def test_what_a_figure_ran_on_is_named():
     assert f"torch {torch.__version__}" in machine_summary()
     env = environment("cpu")
     assert env["device"] == "cpu" and env["torch"] == torch.__version__ and env["cpu"]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator")
+def test_freed_heap_memory_is_handed_back():
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    blocks = [libc.malloc(64 * 1024) for _ in range(200)]  # 12.5 MB of heap (below the mmap threshold)
+    for block in blocks:
+        libc.free(block)
+    assert release_free_memory() is True

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -53,6 +55,9 @@ def test_safetensors_export_loads_back_on_its_own(mnist_runs, test_images, tmp_p
         assert main(["export", str(source), "--format", "safetensors", "--out", str(out)]) == 0
         with safe_open(str(out), "pt") as f:
             assert "keras-cnn" in f.metadata()["models"] and f.metadata()["dataset"] == "mnist"
+            # the runs are calibrated: without their temperatures the probabilities below would differ
+            temperatures = [m.temperature for m in mnistlab.load(source).models]
+            assert json.loads(f.metadata()["temperatures"]) == temperatures and 1.0 not in temperatures
         loaded = mnistlab.load(out)
         assert len(loaded.models) == len(mnistlab.load(source).models)
         assert repr(loaded) == repr(mnistlab.load(source)).split(" from ")[0] + f" from {out})"

@@ -4,11 +4,13 @@
 such as torchrun, which sets `LOCAL_RANK` and `WORLD_SIZE`, "auto" and "cuda" mean this process's own GPU.
 `distributed_backend` is what such processes talk over. `environment`, `device_description` and
 `machine_summary` describe the machine for run folders and the result tables of the benchmarks, since CPU
-figures depend on the processor and the thread count.
+figures depend on the processor and the thread count. `release_free_memory` hands freed memory back to the
+system between the phases of a run.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import subprocess
@@ -52,6 +54,17 @@ def resolve_device(name: str) -> torch.device:
         if device.index is None and process_place().world_size > 1:
             device = torch.device("cuda", process_place().local_rank)
     return device
+
+
+def release_free_memory() -> bool:
+    """Return the C heap's free pages to the system (glibc's malloc_trim; elsewhere nothing): called between
+    the phases of a CPU run, so that the test's and the figures' allocations do not land on top of the
+    pages training freed but the allocator kept (the whole process's peak is what users see). Takes a few
+    milliseconds; returns whether anything was handed back."""
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 def distributed_backend(device: torch.device) -> str:

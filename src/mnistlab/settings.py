@@ -192,9 +192,10 @@ class TrainConfig:
              "nets are bound by kernel launches, not arithmetic (not with compile or ema)")
     # 500, not 2,000: on 2 CPU cores both lighter and faster (keras-cnn's peak 954 -> 597 MB and its test
     # 1.5 -> 1.1 s; the defaults' 719 -> 646 MB and 3.3 -> 1.3 s with TTA; bench/train_overhead.py, AMD EPYC)
-    # 256, not 500: testing a tutorial's conv net (keras-cnn, allconv) in float32 at 500 images a batch raised
-    # the process's peak memory by about 100 MB, and was no faster
-    eval_batch_size: int = setting(256, group="engine", help="images per batch when validating and testing")
+    # 128, not 500: the float32 test of a conv net after bf16 training raised the process's peak memory by
+    # about 100 MB at 500 (keras-cnn, allconv) and at 256 now and then by 250-450 MB (the `best` ResNet), and
+    # was no faster on a CPU
+    eval_batch_size: int = setting(128, group="engine", help="images per batch when validating and testing")
     sync_bn: bool = setting(False, group="engine",
                             help="in several processes (torchrun, --nproc): batch norm over the whole global batch "
                                  "instead of each process's share (GPUs only)")

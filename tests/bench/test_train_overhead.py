@@ -27,6 +27,15 @@ def test_a_training_process_is_measured_whole(tmp_path, data_root):
     assert "| small | " in bench.format_table([row])
 
 
+def test_repeats_give_median_times_and_the_highest_peak():
+    bench = load("train_overhead")
+    runs = [{"recipe": "r", "wall_seconds": wall, "training": wall / 2, "peak_rss_mb": peak}
+            for wall, peak in ((10.0, 500.0), (12.0, 700.0), (11.0, 550.0))]
+    row = bench.summarize(runs)
+    assert row["wall_seconds"] == 11.0 and row["training"] == 5.5 and row["repeats"] == 3
+    assert row["peak_rss_mb"] == 700.0 and row["peak_rss_mb_median"] == 550.0
+
+
 def test_the_scaling_tables_work_out_the_cost_of_a_trial():
     bench = load("sweep_scaling")
     result = {"recipe": "fast", "ray_start_seconds": 5.0, "processes": [],

@@ -19,7 +19,7 @@ from mnistlab.config import from_dict, merge, read_toml, to_toml
 from mnistlab.data.arrays import save_arrays
 from mnistlab.data.dataset import Dataset, load_dataset
 from mnistlab.data.splits import DeviceSplits, split_dataset
-from mnistlab.devices import resolve_device
+from mnistlab.devices import release_free_memory, resolve_device
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.inference import batched_logits
@@ -264,6 +264,8 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
                            "model": config.model, "world_size": trainer.place.world_size})
         drawn = time.perf_counter()
         if config.figures:
+            if trainer.device.type == "cpu":
+                release_free_memory()  # what the test freed, before matplotlib's
             _write_figures(run, trainer, dataset)
         phases = {"data and model": prepare_seconds, "training": final["train_seconds"] - trainer.seconds_before,
                   "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),

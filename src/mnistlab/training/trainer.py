@@ -22,7 +22,7 @@ from torch import nn
 
 from mnistlab.choices import HELD_OUT_VALIDATIONS
 from mnistlab.data.splits import DeviceSplits
-from mnistlab.devices import process_place
+from mnistlab.devices import process_place, release_free_memory
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.calibration import fit_temperature, logits_ece
@@ -198,6 +198,8 @@ class Trainer:
                 if self.stop_training:
                     break
             final = {"epochs": self.epoch, "train_seconds": self.train_seconds()}
+            if self.device.type == "cpu":
+                release_free_memory()  # what training freed, before the test's batches
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
             if self.place.rank == 0 and self.calibrates:
