@@ -4,9 +4,10 @@ Each candidate (a recipe with a few settings changed) is trained per seed, then 
 MNIST's own held-out images (the validation split with `--split val`, the test set otherwise), on
 `uci-digits` (1,797 digits by 13 writers from outside MNIST, `data/handwriting.py`), and by the expected
 calibration error (ECE, 15 bins) of its plain predictions on both (a run's temperature is fitted on its
-validation split, so with `--split val` a calibrated candidate's MNIST ECE is measured where it was fitted). Accuracies with and without test-time
-augmentation. Candidates are compared with `--split val`, which holds out 10% of the training set and
-never looks at the test set; the chosen one is then measured once on the test set.
+validation split, so with `--split val` a calibrated candidate's MNIST ECE is measured where it was
+fitted). Accuracies with and without test-time augmentation. Candidates are compared with `--split val`,
+which holds out 10% of the training set and never looks at the test set; the chosen one is then measured
+once on the test set.
 
 Prints a Markdown table and writes it, with every seed's figures, to bench/results/robustness{_val}.{md,json}.
 

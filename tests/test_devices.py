@@ -47,4 +47,4 @@ def test_freed_heap_memory_is_handed_back():
     blocks = [libc.malloc(64 * 1024) for _ in range(200)]  # 12.5 MB of heap (below the mmap threshold)
     for block in blocks:
         libc.free(block)
-    assert release_free_memory() is True
+    assert release_free_memory(torch.device("cpu")) is True

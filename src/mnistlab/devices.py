@@ -56,11 +56,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def release_free_memory() -> bool:
-    """Return the C heap's free pages to the system (glibc's malloc_trim; elsewhere nothing): called between
-    the phases of a CPU run, so that the test's and the figures' allocations do not land on top of the
+def release_free_memory(device: torch.device) -> bool:
+    """Return the C heap's free pages to the system when `device` is the CPU (glibc's malloc_trim; elsewhere
+    nothing): called between the phases of a run, so that the test's and the figures' allocations do not land on top of the
     pages training freed but the allocator kept (the whole process's peak is what users see). Takes a few
     milliseconds; returns whether anything was handed back."""
+    if device.type != "cpu":
+        return False
     try:
         return bool(ctypes.CDLL(None).malloc_trim(0))
     except (OSError, AttributeError):  # not glibc

@@ -264,8 +264,7 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
                            "model": config.model, "world_size": trainer.place.world_size})
         drawn = time.perf_counter()
         if config.figures:
-            if trainer.device.type == "cpu":
-                release_free_memory()  # what the test freed, before matplotlib's
+            release_free_memory(trainer.device)  # what the test freed, before matplotlib's
             _write_figures(run, trainer, dataset)
         phases = {"data and model": prepare_seconds, "training": final["train_seconds"] - trainer.seconds_before,
                   "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),

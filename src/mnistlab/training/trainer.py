@@ -198,8 +198,7 @@ class Trainer:
                 if self.stop_training:
                     break
             final = {"epochs": self.epoch, "train_seconds": self.train_seconds()}
-            if self.device.type == "cpu":
-                release_free_memory()  # what training freed, before the test's batches
+            release_free_memory(self.device)  # what training freed, before the test's batches
             if self.best_checkpoint is not None:
                 self._load_weights(self.best_checkpoint)
             if self.place.rank == 0 and self.calibrates:
