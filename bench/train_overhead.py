@@ -1,9 +1,10 @@
 """What a whole `mnistlab train` costs around its training: wall time and peak memory of the process.
 
 Each recipe is trained by `mnistlab train --recipe R` in a process of its own, as a user runs it; the table
-gives the process's wall time, the parts its run folder records (`run.json`'s phases: data and model,
-training, calibration, test with test-time augmentation, figures), the rest (start-up: Python, torch and mnistlab's
-imports, writing the run folder), wall / training, and the process's peak resident memory (`wait4`'s
+gives the process's wall time, the parts its run folder records (`run.json`'s phases: data and model, trainer
+(the optimizer, whose first one in a process imports torch._dynamo, and the callbacks), training, calibration,
+test with test-time augmentation, figures), the rest (start-up: Python, torch and mnistlab's imports, writing
+the run folder, the exit), wall / training, and the process's peak resident memory (`wait4`'s
 ru_maxrss: the whole process, its highest point, not a reading after warm-up). With `--repeats N` each recipe
 is run N times: the times are medians, and the peak memory is the highest of the N with their median beside
 it, since the same run can peak 100 MB or more apart from one time to the next (the allocator's and
@@ -31,7 +32,7 @@ from mnistlab._io import write_json, write_text
 from mnistlab.devices import machine_summary
 from mnistlab.runs import RunFolder
 
-PHASES = ("data and model", "training", "calibration", "test", "figures")
+PHASES = ("data and model", "trainer", "training", "calibration", "test", "figures")
 
 
 def measure(recipe: str, runs_dir: Path, extra: list[str]) -> dict:

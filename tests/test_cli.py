@@ -25,6 +25,23 @@ def test_every_help_answers(command):
     assert result.returncode == 0 and "usage: mnistlab" in result.stdout
 
 
+def test_the_command_exits_with_mains_code_and_its_whole_output(tmp_path):
+    """`run` skips Python's teardown: the exit code is main's, the output is all there, even into a pipe
+    whose reader has left, and exit handlers still run."""
+    ok = run_cli("data", "info", "mnist")
+    assert ok.returncode == 0 and ok.stdout.rstrip().endswith("%") and "test: 10,000 images" in ok.stdout
+    bad = run_cli("models", "show", "no-such-net")
+    assert bad.returncode == 2 and bad.stderr.startswith("mnistlab: error:") and "no-such-net" in bad.stderr
+    closed = subprocess.run(f"{sys.executable} -m mnistlab data info mnist | head -c 10", shell=True,
+                            capture_output=True, text=True)
+    assert closed.stdout == ok.stdout[:10] and "Traceback" not in closed.stderr and "Exception" not in closed.stderr
+    marker = tmp_path / "handler-ran"
+    code = (f"import atexit, pathlib, sys; atexit.register(pathlib.Path({str(marker)!r}).touch); "
+            "sys.argv = ['mnistlab', 'models']; from mnistlab.cli import run; run()")
+    handled = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert handled.returncode == 0 and "fastnet" in handled.stdout and marker.is_file()
+
+
 def test_data_info(capsys):
     assert main(["data", "info", "mnist"]) == 0
     out = capsys.readouterr().out

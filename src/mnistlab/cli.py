@@ -6,9 +6,12 @@ Heavy modules (torch, matplotlib) are imported inside the command handlers so `-
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import json
+import os
 import sys
+import threading
 import typing
 from pathlib import Path
 
@@ -582,5 +585,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The `mnistlab` command: `main`, then an exit that skips Python's teardown of every module and object.
+
+    After torch (and the torch._dynamo its optimizers import) the teardown takes 0.6-1.2 s of nothing on a
+    2-core CPU, a tenth of a quick `mnistlab train`. Everything is written by then (files atomically,
+    TensorBoard's writer closed); the exit handlers run and the output is flushed first, and while any other
+    thread still runs, the ordinary exit waits for it."""
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what the ordinary exit runs first: libraries' handlers (logging, multiprocessing)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that left (| head), or a stream closed
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -48,3 +48,24 @@ def test_tta_batch_by_batch_equals_averaging_whole_shifted_copies():
         whole = torch.stack([batched_logits(model, v, batch_size=64) for v in views]).mean(0)
         assert torch.allclose(tta_logits(model, images, batch_size=10, mirror=mirror), whole, atol=1e-5)
     assert torch.equal(batched_logits(model, images, 10), batched_logits(model, x, 10))  # uint8 as float
+
+
+def test_one_pass_gives_each_view_and_the_first_is_the_image_itself():
+    """A test's plain and test-time augmented answers come from one pass over the views."""
+    import torch
+
+    from mnistlab.models import create_model
+    from mnistlab.models.inference import batched_logits, shift_images, tta_logits, tta_views, view_logits
+
+    torch.manual_seed(0)
+    model = create_model("fastnet", num_classes=10, image_shape=(28, 28))
+    images = torch.randint(0, 256, (23, 28, 28), dtype=torch.uint8)
+    views = tta_views()
+    per_view = view_logits(model, images, 8, views=views)
+    assert per_view.shape == (len(views), 23, 10) and views[0] == (0, 0, False)
+    assert torch.allclose(per_view[0], batched_logits(model, images, 64), atol=1e-5)
+    dy, dx, _ = views[1]
+    assert torch.allclose(per_view[1], batched_logits(model, shift_images(images.float().unsqueeze(1), dy, dx), 64),
+                          atol=1e-5)
+    assert torch.allclose(per_view.mean(0), tta_logits(model, images, 64), atol=1e-5)
+    assert view_logits(model, images[:0], 8, views=views).shape == (len(views), 0, 10)

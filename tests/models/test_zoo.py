@@ -139,3 +139,7 @@ def test_global_normalization_matches_numpy(mnist):
     x = mnist.train_images[:5000].astype(np.float64) / 255
     assert np.allclose(model.normalize.mean.numpy(), x.mean(), atol=1e-6)
     assert np.allclose(model.normalize.std.numpy(), x.std(), atol=1e-6)
+    from_floats = create_model("lenet5")  # uint8 images are counted by value; other types are summed
+    from_floats.normalize.fit(torch.from_numpy(mnist.train_images[:5000]).float())
+    assert torch.allclose(from_floats.normalize.mean, model.normalize.mean, atol=1e-6)
+    assert torch.allclose(from_floats.normalize.std, model.normalize.std, atol=1e-6)

@@ -381,3 +381,21 @@ def test_a_run_ends_by_fitting_its_temperature_on_the_validation_split(tmp_path,
         uncalibrated = train(small(label_smoothing=0.1, epochs=1, **settings), tmp_path, progress="quiet")
         assert "temperature" not in uncalibrated.metrics()
         assert json.loads((uncalibrated.checkpoints / "best.json").read_text())["temperature"] == 1.0
+
+
+def test_the_test_and_its_test_time_augmentation_are_what_the_saved_model_answers(tmp_path, mnist):
+    """One pass gives both: the plain test and the TTA test equal a fresh float32 pass of the best checkpoint
+    (calibrated: its temperature is in the checkpoint)."""
+    from mnistlab.models.io import load_model
+    from mnistlab.models.inference import batched_logits, tta_logits
+    from mnistlab.runs import best_checkpoint
+
+    run = train(small(model="fastnet", epochs=1, tta=True, figures=False), tmp_path, progress="quiet")
+    metrics, (model, _) = run.metrics(), load_model(best_checkpoint(run.path))
+    images, labels = torch.from_numpy(mnist.test_images), torch.from_numpy(mnist.test_labels).long()
+    for key, logits in (("", batched_logits(model, images, 500)), ("_tta", tta_logits(model, images, 500))):
+        assert metrics[f"test_accuracy{key}"] == pytest.approx((logits.argmax(1) == labels).float().mean().item(),
+                                                               abs=1e-4)
+        assert metrics[f"test_loss{key}"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(),
+                                                           rel=1e-4)
+    assert metrics["test_accuracy_tta"] != metrics["test_accuracy"] or metrics["test_loss_tta"] != metrics["test_loss"]

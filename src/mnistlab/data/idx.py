@@ -86,15 +86,17 @@ def _read_idx_stream(stream: BinaryIO, name: str, max_bytes: int) -> np.ndarray:
     if declared_span(shape, dtype.itemsize) > max_bytes:
         raise DataError(f"{name}: IDX header declares shape {shape}, more than the {max_bytes:,} bytes of values "
                         f"allowed; if the file is real, raise ${MAX_IDX_ENV_VAR} (mebibytes)")
-    body = stream.read(size)
-    if len(body) < size:
+    array = np.empty(shape, dtype)  # the values are inflated straight into it: no second copy of the set
+    buffer, got = memoryview(array.reshape(-1).view(np.uint8)), 0
+    while got < size and (n := stream.readinto(buffer[got:])):
+        got += n
+    if got < size:
         raise DataError(f"{name}: IDX file truncated: header says shape {shape} ({header + size} bytes) but the "
-                        f"file has {header + len(body)} bytes; replace it with a complete copy")
+                        f"file has {header + got} bytes; replace it with a complete copy")
     if stream.read(1):
         raise DataError(f"{name}: IDX file has trailing bytes: header says shape {shape} ({header + size} "
                         f"bytes) but the file holds more; replace it with a complete copy")
-    array = np.frombuffer(body, dtype=dtype).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=True)  # a writable array in native byte order
+    return array.astype(dtype.newbyteorder("="), copy=False)  # native byte order (uint8: the array itself)
 
 
 def parse_idx(data: bytes, name: str = "<bytes>", max_bytes: int | None = None) -> np.ndarray:

@@ -52,17 +52,23 @@ class Normalize(nn.Module):
         """Set mean and std from training images (N, H, W) uint8, unless they are fixed or mode is 'scale'."""
         if self.mode == "scale" or self.fixed:
             return
-        # per-pixel sums in float64, a chunk at a time: a float64 copy of the whole set would be 8x its size
         flat = torch.as_tensor(images).reshape(len(images), -1)
-        total = torch.zeros(flat.shape[1], dtype=torch.float64, device=flat.device)
-        squares = torch.zeros_like(total)
-        for chunk in flat.split(4096):
-            chunk = chunk.to(torch.float64).div_(255.0)
-            total += chunk.sum(0)
-            squares += chunk.square().sum(0)
-        count = float(len(flat))
-        if self.mode == "global":
-            total, squares, count = total.sum(), squares.sum(), count * flat.shape[1]
+        if self.mode == "global" and flat.dtype == torch.uint8:
+            # from how many pixels hold each of the 256 values: exact, and a tenth of the time of the sums
+            counts = torch.bincount(flat.reshape(-1), minlength=256).to(torch.float64)
+            values = torch.arange(256, dtype=torch.float64, device=flat.device) / 255.0
+            total, squares, count = counts @ values, counts @ values.square(), float(flat.numel())
+        else:
+            # per-pixel sums in float64, a chunk at a time: a float64 copy of the whole set would be 8x its size
+            total = torch.zeros(flat.shape[1], dtype=torch.float64, device=flat.device)
+            squares = torch.zeros_like(total)
+            for chunk in flat.split(4096):
+                chunk = chunk.to(torch.float64).div_(255.0)
+                total += chunk.sum(0)
+                squares += chunk.square().sum(0)
+            count = float(len(flat))
+            if self.mode == "global":
+                total, squares, count = total.sum(), squares.sum(), count * flat.shape[1]
         mean = total / count
         std = (squares / count - mean.square()).clamp_(min=0).sqrt_()
         std = torch.where(std > 1e-6, std, torch.ones_like(std))  # pixels that never vary keep std 1

@@ -46,7 +46,7 @@ PLAIN_VIEW = ((0, 0, False),)  # (dy, dx, mirrored): the image as it is
 
 
 def tta_views(mirror: bool = False) -> tuple[tuple[int, int, bool], ...]:
-    """The (dy, dx, mirrored) views test-time augmentation averages over."""
+    """The (dy, dx, mirrored) views test-time augmentation averages over; the first is the image itself."""
     return tuple((dy, dx, mirrored) for mirrored in ((False, True) if mirror else (False,)) for dy, dx in TTA_SHIFTS)
 
 
@@ -57,11 +57,12 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
 
 
-def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
-                   autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
-                   views: tuple[tuple[int, int, bool], ...] = PLAIN_VIEW) -> torch.Tensor:
-    """Logits (N, classes) float32, on the model's device, for raw images of any accepted shape and dtype,
-    averaged over `views` (see `tta_views`).
+def view_logits(model: torch.nn.Module, images, batch_size: int = 2048,
+                autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
+                views: tuple[tuple[int, int, bool], ...] = PLAIN_VIEW) -> torch.Tensor:
+    """Logits (V, N, classes) float32, on the model's device, of each of `views` (see `tta_views`) of raw
+    images of any accepted shape and dtype: one pass gives a test's plain answer (the first view of
+    `tta_views` is the image itself) and its test-time augmented one.
 
     Images stay as they are (uint8 for datasets) until each batch is on the device, and each batch makes its
     views itself: a whole split costs one small copy, not one float copy per view (TTA of the test set
@@ -79,20 +80,26 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
         with torch.inference_mode(), autocast_context(device, autocast_dtype), exact:
             for start in range(0, len(x_all), batch_size):
                 x = as_image_batch(x_all[start:start + batch_size], model.image_shape, keep_uint8=True)
-                total = None
+                batch = []
                 for dy, dx, mirrored in views:
                     view = shift_images(x, dy, dx) if dy or dx else x
                     view = view.flip(-1) if mirrored else view
                     if channels_last:
                         view = view.contiguous(memory_format=torch.channels_last)
-                    logits = model(view).float()
-                    total = logits if total is None else total + logits
-                out.append(total / len(views) if len(views) > 1 else total)
+                    batch.append(model(view).float())
+                out.append(torch.stack(batch))
     finally:
         model.train(was_training)
     if not out:
-        return torch.empty(0, model.num_classes, device=device)
-    return torch.cat(out)
+        return torch.empty(len(views), 0, model.num_classes, device=device)
+    return torch.cat(out, 1)
+
+
+def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
+                   autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
+                   views: tuple[tuple[int, int, bool], ...] = PLAIN_VIEW) -> torch.Tensor:
+    """Logits (N, classes) float32 of `view_logits`, averaged over `views`."""
+    return view_logits(model, images, batch_size, autocast_dtype, channels_last, views).mean(0)
 
 
 def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False,

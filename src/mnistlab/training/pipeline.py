@@ -242,12 +242,15 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
                     progress: str, command: str, callbacks: Sequence[Callback], resume: bool,
                     prepare_seconds: float) -> RunFolder:
     """Train and record in the run folder; its run.json gets the seconds of each part of this session
-    (`phases`: data and model, training, calibration, test, figures), what `bench/train_overhead.py` reads."""
+    (`phases`: data and model, trainer, training, calibration, test, figures), what `bench/train_overhead.py`
+    reads; "trainer" is the optimizer and the callbacks (the first torch.optim optimizer of a process imports
+    torch._dynamo, about a second)."""
     started = time.perf_counter()
     dataset, model, data = prepared
     try:
         meta = {"dataset": dataset.name, "class_names": list(dataset.class_names), "run": run.name}
         trainer = Trainer(model, config, data, _callbacks(config, run, progress, command, callbacks), meta)
+        trainer_seconds = time.perf_counter() - started
         if resume and run.last_state.exists():
             trainer.load_training_state(run.last_state)
             trainer.log(f"resuming {run.path} after epoch {trainer.epoch}")
@@ -266,8 +269,8 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
         if config.figures:
             release_free_memory(trainer.device)  # what the test freed, before matplotlib's
             _write_figures(run, trainer, dataset)
-        phases = {"data and model": prepare_seconds, "training": final["train_seconds"] - trainer.seconds_before,
-                  "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),
+        phases = {"data and model": prepare_seconds, "trainer": trainer_seconds,
+                  "training": final["train_seconds"] - trainer.seconds_before, "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),
                   "figures": time.perf_counter() - drawn}
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or told to exit (a sweep's scheduler stops a trial)
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))

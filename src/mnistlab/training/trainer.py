@@ -26,7 +26,8 @@ from mnistlab.devices import process_place, release_free_memory
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.calibration import fit_temperature, logits_ece
-from mnistlab.models.inference import autocast_context, batched_logits, tta_logits
+from mnistlab.models.inference import (PLAIN_VIEW, autocast_context, batched_logits, tta_logits, tta_views,
+                                       view_logits)
 from mnistlab.models.io import record_temperature, save_model
 from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks.base import Callback
@@ -205,16 +206,10 @@ class Trainer:
                 calibrating = time.perf_counter()
                 final.update(self.calibrate())
                 final["calibration_seconds"] = time.perf_counter() - calibrating
-            # in float32, so the figure is what the saved model gives wherever it is loaded; by rank 0 alone,
-            # which holds the best checkpoint (arrays given without a test set have none)
+            # by rank 0 alone, which holds the best checkpoint (arrays given without a test set have none)
             if self.config.test and len(self.data.test_x) and self.place.rank == 0:
                 tested = time.perf_counter()
-                final["test_loss"], final["test_accuracy"] = self.evaluate(self.data.test_x, self.data.test_y,
-                                                                           fp32=True, shared=False, keep=True)
-                final["test_ece"] = logits_ece(self.test_logits, self.data.test_y)
-                if self.config.tta:
-                    final["test_loss_tta"], final["test_accuracy_tta"] = self.evaluate(
-                        self.data.test_x, self.data.test_y, tta=True, fp32=True, shared=False)
+                final.update(self.test())
                 final["test_seconds"] = time.perf_counter() - tested
         except BaseException as error:
             self._call("on_exception", error)
@@ -321,11 +316,10 @@ class Trainer:
         return images * world / last
 
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
-                 fp32: bool = False, shared: bool = True, keep: bool = False) -> tuple[float, float]:
+                 fp32: bool = False, shared: bool = True) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) of the model on raw images, in large batches without autograd;
         in the training precision unless `fp32`. With several processes and `shared`, each computes its
-        share and the sums are added up, so every process returns the same figures. `keep` keeps the logits
-        in `test_logits` (fit's test: the run's figures are drawn from them instead of a second pass)."""
+        share and the sums are added up, so every process returns the same figures."""
         autocast_dtype = None if fp32 else self.autocast_dtype
         model, batch_size = self.eval_model, self.config.eval_batch_size
         if shared:
@@ -335,11 +329,27 @@ class Trainer:
                                 mirror=self.model_meta["tta_mirror"])
         else:
             logits = batched_logits(model, images, batch_size, autocast_dtype, self.channels_last)
-        if keep:
-            self.test_logits = logits
         loss, accuracy, _ = mean_loss_and_accuracy(F.cross_entropy(logits, labels, reduction="sum"),
                                                    (logits.argmax(1) == labels).sum(), len(labels), shared)
         return loss, accuracy
+
+    def test(self) -> dict[str, float]:
+        """The tested model on the test set, in float32 (what the saved model gives wherever it is loaded):
+        loss, accuracy and calibration error, and with `config.tta` loss and accuracy over the test-time
+        views, all from one pass (the first view is the image itself). Keeps the plain logits in
+        `test_logits`, from which the run's figures are drawn instead of a second pass."""
+        views = tta_views(self.model_meta["tta_mirror"]) if self.config.tta else PLAIN_VIEW
+        logits = view_logits(self.eval_model, self.data.test_x, self.config.eval_batch_size, None,
+                             self.channels_last, views)
+        labels = self.data.test_y
+        self.test_logits = logits[0]
+        answers = {"": logits[0], "_tta": logits.mean(0)} if self.config.tta else {"": logits[0]}
+        results = {}
+        for suffix, answer in answers.items():
+            results[f"test_loss{suffix}"] = F.cross_entropy(answer, labels).item()
+            results[f"test_accuracy{suffix}"] = (answer.argmax(1) == labels).float().mean().item()
+        results["test_ece"] = logits_ece(self.test_logits, labels)
+        return results
 
     # -- checkpoints -------------------------------------------------------------------------------------
     def save_model(self, path: Path, **meta: Any) -> Path:
