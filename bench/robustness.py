@@ -88,9 +88,10 @@ def format_table(summaries: list[dict], split: str) -> str:
         return f"{100 * pair[0]:.2f}% ± {100 * pair[1]:.2f}"
 
     for s in summaries:
-        lines.append(f"| {s['candidate']} | {s['seeds']} | {pct(s['mnist_accuracy'])} | {pct(s['mnist_accuracy_tta'])} | "
-                     f"{pct(s['handwriting_accuracy'])} | {pct(s['handwriting_accuracy_tta'])} | "
-                     f"{s['mnist_ece'][0]:.4f} | {s['handwriting_ece'][0]:.4f} | {s['train_seconds']:.1f} s |")
+        lines.append(f"| {s['candidate']} | {s['seeds']} | {pct(s['mnist_accuracy'])} | "
+                     f"{pct(s['mnist_accuracy_tta'])} | {pct(s['handwriting_accuracy'])} | "
+                     f"{pct(s['handwriting_accuracy_tta'])} | {s['mnist_ece'][0]:.4f} | "
+                     f"{s['handwriting_ece'][0]:.4f} | {s['train_seconds']:.1f} s |")
     return "\n".join(lines) + "\n"
 
 

@@ -4,8 +4,8 @@ import platform
 import pytest
 import torch
 
-from mnistlab.devices import (device_description, environment, machine_summary, process_place, release_free_memory,
-                              resolve_device)
+from mnistlab.devices import (describe_cpuinfo, device_description, environment, machine_summary, process_place,
+                              release_free_memory, resolve_device)
 from mnistlab.errors import MnistlabError
 
 
@@ -48,3 +48,16 @@ def test_freed_heap_memory_is_handed_back():
     for block in blocks:
         libc.free(block)
     assert release_free_memory(torch.device("cpu")) is True
+
+
+def test_the_cpu_is_named_with_its_family_and_bf16_units():
+    """A VM may call three generations "AMD EPYC": the family, the model and the bf16 units tell them apart."""
+    def cpuinfo(flags: str, name: str = "AMD EPYC", family: str = "26") -> str:
+        block = f"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\nmodel\t\t: 2\n" \
+                f"model name\t: {name}\nflags\t\t: fpu {flags} sse2\n"
+        return block + "\n" + block.replace("processor\t: 0", "processor\t: 1").replace(flags, "")
+
+    assert describe_cpuinfo(cpuinfo("avx512f avx512_bf16")) == "AMD EPYC [family 26 model 2, AVX-512 bf16]"
+    assert describe_cpuinfo(cpuinfo("avx2", family="25")) == "AMD EPYC [family 25 model 2, no bf16]"
+    xeon = cpuinfo("avx512_bf16 amx_bf16 amx_tile", "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "6")
+    assert describe_cpuinfo(xeon) == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz [family 6 model 2, AMX bf16]"

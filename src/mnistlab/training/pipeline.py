@@ -270,7 +270,8 @@ def _fit_and_record(config: TrainConfig, run: RunFolder, prepared: tuple[Dataset
             release_free_memory(trainer.device)  # what the test freed, before matplotlib's
             _write_figures(run, trainer, dataset)
         phases = {"data and model": prepare_seconds, "trainer": trainer_seconds,
-                  "training": final["train_seconds"] - trainer.seconds_before, "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),
+                  "training": final["train_seconds"] - trainer.seconds_before,
+                  "calibration": final.get("calibration_seconds", 0.0), "test": final.get("test_seconds", 0.0),
                   "figures": time.perf_counter() - drawn}
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or told to exit (a sweep's scheduler stops a trial)
         _record_state(run, "interrupted", wall_seconds=_wall(run, started))
