@@ -28,7 +28,6 @@ from pathlib import Path
 from mnistlab._io import write_json, write_text
 from mnistlab.devices import device_description, machine_summary, resolve_device
 from mnistlab.errors import MnistlabError
-from mnistlab.models.inference import PLAIN_VIEW, tta_views, view_logits
 from mnistlab.recipes import Recipe, load_recipe, train_recipe
 from mnistlab.training.callbacks import Callback
 
@@ -44,11 +43,8 @@ class AccuracyCurve(Callback):
         self.train_seconds += logs["seconds"]
         data = trainer.data
         images, labels = (data.val_x, data.val_y) if self.split == "val" else (data.test_x, data.test_y)
-        # one float32 pass gives both: the first view is the image itself
         self.tta = trainer.config.tta
-        views = tta_views(trainer.model_meta["tta_mirror"]) if self.tta else PLAIN_VIEW
-        logits = view_logits(trainer.eval_model, images, trainer.config.eval_batch_size, None,
-                             trainer.channels_last, views)
+        logits = trainer.tested_view_logits(images)  # one float32 pass gives both: the first view is the image
         plain, reported = logits[0], logits.mean(0)
         self.points.append({"epoch": epoch, "train_seconds": self.train_seconds,
                             "test_accuracy": (reported.argmax(1) == labels).float().mean().item(),
@@ -84,12 +80,11 @@ def summarize(recipe: Recipe, seeds: list[dict]) -> dict:
         return (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0) if values else None
 
     accuracy, seconds = mean_std(accuracies), mean_std(train)
-    without_tta = mean_std([s["final_test_accuracy_without_tta"] for s in seeds
-                            if "final_test_accuracy_without_tta" in s])
+    without_tta = mean_std([s["final_test_accuracy_without_tta"] for s in seeds])
     met = (accuracy[0] >= target["test_accuracy"] and min(accuracies) >= target.get("every_seed", 0)
            and seconds[0] <= seconds_allowed(target, seeds[0]["device"]))
     return {"recipe": recipe.name, "target": target, "seeds": seeds, "accuracy": accuracy,
-            "accuracy_without_tta": without_tta, "tta": seeds[0].get("tta", False),
+            "accuracy_without_tta": without_tta, "tta": seeds[0]["tta"],
             "train_seconds": seconds, "seconds_to_target": mean_std(times),
             "seeds_reaching_target": len(times), "met": met, "device": seeds[0]["device"]}
 
@@ -106,8 +101,8 @@ def format_table(rows: list[dict]) -> str:
         worst = min(s["final_test_accuracy"] for s in r["seeds"])
         to_target = (f"{r['seconds_to_target'][0]:.2f} ± {r['seconds_to_target'][1]:.2f} s"
                      if r["seconds_to_target"] else "never")
-        plain = r.get("accuracy_without_tta")
-        plain = f"{100 * plain[0]:.2f}% ± {100 * plain[1]:.2f}" if plain and r.get("tta") else "(no TTA)"
+        plain = r["accuracy_without_tta"]
+        plain = f"{100 * plain[0]:.2f}% ± {100 * plain[1]:.2f}" if r["tta"] else "(no TTA)"
         lines.append(f"| {r['recipe']} | {target} | {100 * r['accuracy'][0]:.2f}% ± {100 * r['accuracy'][1]:.2f} | "
                      f"{100 * worst:.2f}% | {plain} | {r['train_seconds'][0]:.2f} ± {r['train_seconds'][1]:.2f} s | "
                      f"{to_target} ({r['seeds_reaching_target']}/{len(r['seeds'])}) | "

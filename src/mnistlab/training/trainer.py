@@ -333,14 +333,18 @@ class Trainer:
                                                    (logits.argmax(1) == labels).sum(), len(labels), shared)
         return loss, accuracy
 
+    def tested_view_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Float32 logits (V, N, classes) of the model on raw images, in each view its test looks at: the
+        image itself first, then, with `config.tta`, the other test-time views."""
+        views = tta_views(self.model_meta["tta_mirror"]) if self.config.tta else PLAIN_VIEW
+        return view_logits(self.eval_model, images, self.config.eval_batch_size, None, self.channels_last, views)
+
     def test(self) -> dict[str, float]:
         """The tested model on the test set, in float32 (what the saved model gives wherever it is loaded):
         loss, accuracy and calibration error, and with `config.tta` loss and accuracy over the test-time
-        views, all from one pass (the first view is the image itself). Keeps the plain logits in
-        `test_logits`, from which the run's figures are drawn instead of a second pass."""
-        views = tta_views(self.model_meta["tta_mirror"]) if self.config.tta else PLAIN_VIEW
-        logits = view_logits(self.eval_model, self.data.test_x, self.config.eval_batch_size, None,
-                             self.channels_last, views)
+        views, all from one pass (`tested_view_logits`). Keeps the plain logits in `test_logits`, from which
+        the run's figures are drawn instead of a second pass."""
+        logits = self.tested_view_logits(self.data.test_x)
         labels = self.data.test_y
         self.test_logits = logits[0]
         answers = {"": logits[0], "_tta": logits.mean(0)} if self.config.tta else {"": logits[0]}
