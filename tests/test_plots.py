@@ -23,6 +23,25 @@ def test_every_plot_returns_a_figure_and_saves_only_when_given_a_path(tmp_path):
     assert isinstance(fig, Figure) and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_an_image_grid_puts_each_image_under_its_own_caption():
+    from mnistlab import plots
+
+    images = np.random.default_rng(1).integers(1, 256, (5, 28, 28), dtype=np.uint8)  # no background pixels
+    captions = [f"true {i}\npred {9 - i}" for i in range(5)]
+    colors = ["red", "black", "red", "black", "red"]
+    fig = plots.image_grid(images, captions, title="five", columns=3, title_colors=colors)
+    (ax,) = fig.axes
+    tiled = np.asarray(ax.images[0].get_array())
+    assert [t.get_text() for t in ax.texts] == captions and [t.get_color() for t in ax.texts] == colors
+    assert (tiled > 0).sum() == images.size  # every pixel of every image, nothing else
+    for image, text in zip(images, ax.texts):
+        x, y = text.get_position()
+        left = round(x - 14)
+        top = int(y) + int(np.argmax(tiled[int(y):, left] > 0))  # the first inked row below the caption
+        assert np.array_equal(tiled[top:top + 28, left:left + 28], image)
+    assert fig.texts[0].get_text() == "five"
+
+
 def test_the_users_backend_is_the_same_before_and_after(mnist_runs, tmp_path):
     code = f"""
 import matplotlib
