@@ -19,7 +19,7 @@ import torch
 from mnistlab.data.inputs import INPUT_KINDS, InputLimits, expand_folders, images_from_file
 from mnistlab.errors import ConfigError, MnistlabError
 from mnistlab.models.base import Classifier
-from mnistlab.models.inference import batched_logits, occlusion_map, tta_logits
+from mnistlab.models.inference import batched_logits, occlusion_map, views_for
 from mnistlab.models.io import load_exported_models, load_model
 from mnistlab.runs import EnsembleFolder, RunFolder
 
@@ -70,10 +70,7 @@ class Predictor:
         1-pixel shifts (and their mirrors, for models trained with them), as training's TTA does."""
         probabilities = []
         for model, mirror in zip(self.models, self.tta_mirror):
-            if tta:
-                logits = tta_logits(model, images, batch_size, mirror=mirror)
-            else:
-                logits = batched_logits(model, images, batch_size)
+            logits = batched_logits(model, images, batch_size, views=views_for(tta, mirror))
             probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
         return probabilities
 

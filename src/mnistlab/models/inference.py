@@ -50,6 +50,11 @@ def tta_views(mirror: bool = False) -> tuple[tuple[int, int, bool], ...]:
     return tuple((dy, dx, mirrored) for mirrored in ((False, True) if mirror else (False,)) for dy, dx in TTA_SHIFTS)
 
 
+def views_for(tta: bool, mirror: bool = False) -> tuple[tuple[int, int, bool], ...]:
+    """The views a test or a prediction looks at: with `tta` those of `tta_views(mirror)`, else the image."""
+    return tta_views(mirror) if tta else PLAIN_VIEW
+
+
 def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Shift (N, 1, H, W) by whole pixels, filling with background 0."""
     h, w = x.shape[-2:]
@@ -105,7 +110,7 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
 def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False,
                mirror: bool = False):
     """Logits averaged over the image and its 1-pixel shifts, and with `mirror` over their mirrors too."""
-    return batched_logits(model, images, batch_size, autocast_dtype, channels_last, tta_views(mirror))
+    return batched_logits(model, images, batch_size, autocast_dtype, channels_last, views_for(True, mirror))
 
 
 def occlusion_map(probabilities: Callable[[np.ndarray], np.ndarray], image: np.ndarray, target: int,

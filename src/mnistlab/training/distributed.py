@@ -52,12 +52,11 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def mean_loss_and_accuracy(loss_sum: torch.Tensor, hits: torch.Tensor, count: int, shared: bool = True
-                           ) -> tuple[float, float, int]:
-    """(loss_sum / n, hits / n, n) from device sums over `count` images, the sums (with `shared`) over every
-    process: the one host sync of an epoch's metrics or an evaluation."""
+def mean_loss_and_accuracy(loss_sum: torch.Tensor, hits: torch.Tensor, count: int) -> tuple[float, float, int]:
+    """(loss_sum / n, hits / n, n) from device sums over `count` images, the sums over every process: the
+    one host sync of an epoch's metrics or an evaluation."""
     totals = torch.stack([loss_sum.float(), hits.float(), torch.tensor(float(count), device=loss_sum.device)])
-    loss_sum, hits, n = (all_reduce_sum(totals) if shared else totals).tolist()
+    loss_sum, hits, n = all_reduce_sum(totals).tolist()
     return loss_sum / n, hits / n, int(n)
 
 

@@ -26,8 +26,7 @@ from mnistlab.devices import process_place, release_free_memory
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import Classifier
 from mnistlab.models.calibration import fit_temperature, logits_ece
-from mnistlab.models.inference import (PLAIN_VIEW, autocast_context, batched_logits, tta_logits, tta_views,
-                                       view_logits)
+from mnistlab.models.inference import autocast_context, batched_logits, view_logits, views_for
 from mnistlab.models.io import record_temperature, save_model
 from mnistlab.settings import TrainConfig
 from mnistlab.training.callbacks.base import Callback
@@ -315,28 +314,21 @@ class Trainer:
             return images * world / full
         return images * world / last
 
-    def evaluate(self, images: torch.Tensor, labels: torch.Tensor, tta: bool = False,
-                 fp32: bool = False, shared: bool = True) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy) of the model on raw images, in large batches without autograd;
-        in the training precision unless `fp32`. With several processes and `shared`, each computes its
-        share and the sums are added up, so every process returns the same figures."""
-        autocast_dtype = None if fp32 else self.autocast_dtype
-        model, batch_size = self.eval_model, self.config.eval_batch_size
-        if shared:
-            images, labels = share_of(images), share_of(labels)
-        if tta:
-            logits = tta_logits(model, images, batch_size, autocast_dtype, self.channels_last,
-                                mirror=self.model_meta["tta_mirror"])
-        else:
-            logits = batched_logits(model, images, batch_size, autocast_dtype, self.channels_last)
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) of the model on raw images (the validation split after each
+        epoch), in the training precision, in large batches without autograd. With several processes each
+        computes its share and the sums are added up, so every process returns the same figures."""
+        images, labels = share_of(images), share_of(labels)
+        logits = batched_logits(self.eval_model, images, self.config.eval_batch_size, self.autocast_dtype,
+                                self.channels_last)
         loss, accuracy, _ = mean_loss_and_accuracy(F.cross_entropy(logits, labels, reduction="sum"),
-                                                   (logits.argmax(1) == labels).sum(), len(labels), shared)
+                                                   (logits.argmax(1) == labels).sum(), len(labels))
         return loss, accuracy
 
     def tested_view_logits(self, images: torch.Tensor) -> torch.Tensor:
         """Float32 logits (V, N, classes) of the model on raw images, in each view its test looks at: the
         image itself first, then, with `config.tta`, the other test-time views."""
-        views = tta_views(self.model_meta["tta_mirror"]) if self.config.tta else PLAIN_VIEW
+        views = views_for(self.config.tta, self.model_meta["tta_mirror"])
         return view_logits(self.eval_model, images, self.config.eval_batch_size, None, self.channels_last, views)
 
     def test(self) -> dict[str, float]:
