@@ -23,6 +23,21 @@ def test_every_plot_returns_a_figure_and_saves_only_when_given_a_path(tmp_path):
     assert isinstance(fig, Figure) and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_loss_axis_is_labelled_in_plain_numbers():
+    import io
+
+    from mnistlab import plots
+
+    rows = [{"epoch": e, "loss": loss, "accuracy": 0.9} for e, loss in ((1, 0.6), (2, 0.3), (3, 0.12))]
+    fig = plots.training_curves({"run": rows})
+    fig.savefig(io.BytesIO(), format="png")  # lays out the ticks
+    loss_axis = fig.axes[0]
+    low, high = loss_axis.get_ylim()
+    shown = [(t.get_position()[1], t.get_text()) for t in loss_axis.get_yticklabels()
+             if low <= t.get_position()[1] <= high]
+    assert [text for _, text in shown] == ["0.2", "0.5"] and all(float(text) == value for value, text in shown)
+
+
 def test_an_image_grid_puts_each_image_under_its_own_caption():
     from mnistlab import plots
 
