@@ -10,7 +10,8 @@ is run N times: the times are medians, and the peak memory is the highest of the
 it, since the same run can peak 100 MB or more apart from one time to the next (the allocator's and
 oneDNN's buffers).
 
-Prints Markdown and writes it, with the raw figures, to bench/results/train_overhead.{md,json}.
+Prints Markdown, with whether issue 24's targets are met (the defaults' wall at most 1.25x their training,
+every recipe's peak at most 600 MB), and writes it, with the raw figures, to bench/results/train_overhead.{md,json}.
 
     MNISTLAB_DATA=../shared/data python bench/train_overhead.py [--recipes default allconv-augment] [--set ...]
         [--repeats 3]
@@ -33,6 +34,9 @@ from mnistlab.devices import machine_summary
 from mnistlab.runs import RunFolder
 
 PHASES = ("data and model", "trainer", "training", "calibration", "test", "figures")
+# issue 24's targets: the defaults' wall at most this many times their training; every recipe's peak at most
+WALL_OVER_TRAINING_TARGET = 1.25
+PEAK_RSS_TARGET_MB = 600
 
 
 def measure(recipe: str, runs_dir: Path, extra: list[str]) -> dict:
@@ -79,6 +83,20 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_targets(rows: list[dict]) -> str:
+    """Whether the rows meet the targets: the defaults' wall / training, and every recipe's peak memory."""
+    lines = []
+    for r in rows:
+        if r["recipe"] == "default":
+            met = "met" if r["wall_over_training"] <= WALL_OVER_TRAINING_TARGET else "not met"
+            lines.append(f"- the defaults' wall at most {WALL_OVER_TRAINING_TARGET}x their training: "
+                         f"{r['wall_over_training']:.2f}x, {met}")
+    over = [f"{r['recipe']} ({r['peak_rss_mb']:,.0f} MB)" for r in rows if r["peak_rss_mb"] > PEAK_RSS_TARGET_MB]
+    lines.append(f"- every recipe's peak memory at most {PEAK_RSS_TARGET_MB} MB: "
+                 + (f"not met by {', '.join(over)}" if over else "met"))
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=["default", "fast"])
@@ -97,7 +115,8 @@ def main() -> None:
             rows.append(summarize(measured[recipe]))
     table = (f"`mnistlab train` around its training on {machine_summary()}, {time.strftime('%Y-%m-%d')}"
              f"{' (flags: ' + ' '.join(args.set) + ')' if args.set else ''}"
-             f"{f', {args.repeats} runs of each' if args.repeats > 1 else ''}\n\n" + format_table(rows))
+             f"{f', {args.repeats} runs of each' if args.repeats > 1 else ''}\n\n" + format_table(rows)
+             + "\nIssue 24's targets:\n\n" + format_targets(rows))
     print(table)
     write_text(Path(args.out) / "train_overhead.md", table)
     write_json(Path(args.out) / "train_overhead.json", {"rows": rows, "runs": measured})

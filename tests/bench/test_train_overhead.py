@@ -36,6 +36,17 @@ def test_repeats_give_median_times_and_the_highest_peak():
     assert row["peak_rss_mb"] == 700.0 and row["peak_rss_mb_median"] == 550.0
 
 
+def test_the_targets_are_judged_from_the_rows():
+    bench = load("train_overhead")
+    rows = [{"recipe": "default", "wall_over_training": 1.27, "peak_rss_mb": 548.0},
+            {"recipe": "best", "wall_over_training": 1.48, "peak_rss_mb": 819.4}]
+    assert bench.format_targets(rows) == ("- the defaults' wall at most 1.25x their training: 1.27x, not met\n"
+                                          "- every recipe's peak memory at most 600 MB: not met by best (819 MB)\n")
+    rows = [{**rows[0], "wall_over_training": 1.2}]
+    assert bench.format_targets(rows) == ("- the defaults' wall at most 1.25x their training: 1.20x, met\n"
+                                          "- every recipe's peak memory at most 600 MB: met\n")
+
+
 def test_the_scaling_tables_work_out_the_cost_of_a_trial():
     bench = load("sweep_scaling")
     result = {"recipe": "fast", "ray_start_seconds": 5.0, "processes": [],
