@@ -130,6 +130,8 @@ def test_train_json_and_resume_flags(tmp_path, capsys):
 
     args = ["train", "--model", "linear", "--subset", "600", "--epochs", "1", "--no-tensorboard", "--no-tta",
             "--runs-dir", str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    assert "(1 epoch, " in capsys.readouterr().out  # the line a user reads last
     assert main([*args, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["state"] == "finished" and printed["metrics"]["epochs"] == 1

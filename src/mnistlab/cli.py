@@ -187,8 +187,9 @@ def cmd_train(args) -> None:
     tta = (f"  with test-time augmentation {metrics['test_accuracy_tta']:.4f}"
            if "test_accuracy_tta" in metrics else "")
     ece = f"  calibration error (ECE) {metrics['test_ece']:.4f}" if "test_ece" in metrics else ""
+    epochs = f"{metrics['epochs']} epoch{'' if metrics['epochs'] == 1 else 's'}"
     print(f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}{ece}  "
-          f"({metrics['epochs']} epochs, {metrics['train_seconds']:.1f}s of training)")
+          f"({epochs}, {metrics['train_seconds']:.1f}s of training)")
     print(f"run folder: {run.path}")
 
 
