@@ -152,28 +152,38 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
     return out
 
 
+def _new_run_config(args) -> TrainConfig:
+    """The settings `train` starts a new run with: the recipe's, or the config file's, then the flags."""
+    from mnistlab import training
+
+    if args.recipe:
+        from mnistlab.recipes import load_recipe
+
+        return load_recipe(args.recipe).config(args.config, _train_overrides(args))
+    return training.build_config(args.config, _train_overrides(args))
+
+
 def cmd_train(args) -> None:
     from mnistlab import training
     from mnistlab.training import distributed
 
+    if args.resume and (args.recipe or args.config):
+        raise MnistlabError("--resume goes on with the run's own settings; --recipe and --config start a new run")
     if args.nproc is not None:  # the same command in N processes, through torchrun
-        raise SystemExit(distributed.launch(args.nproc, _without_option(args.argv, "--nproc")))
+        config = None if args.resume else _new_run_config(args)
+        raise SystemExit(distributed.launch(args.nproc, _without_option(args.argv, "--nproc"), config))
     progress = "quiet" if args.quiet else args.progress
     if args.resume:
-        if args.recipe or args.config:
-            raise MnistlabError("--resume goes on with the run's own settings; --recipe and --config start a new run")
         run = training.resume(args.resume, progress=progress, changes=_train_overrides(args))
     else:
-        if args.recipe:
+        config = _new_run_config(args)
+        if args.recipe and distributed.is_writer():
             from mnistlab.recipes import load_recipe
 
             recipe = load_recipe(args.recipe)
             if recipe.ensemble > 1:
                 print(f"note: {recipe.name} averages {recipe.ensemble} models and this trains one of them; "
                       f"mnistlab reproduce {recipe.name} trains them all and averages them", file=sys.stderr)
-            config = recipe.config(args.config, _train_overrides(args))
-        else:
-            config = training.build_config(args.config, _train_overrides(args))
         if args.print_settings:
             from mnistlab.config import to_toml
 

@@ -196,6 +196,10 @@ class TrainConfig:
     # about 100 MB at 500 (keras-cnn, allconv) and at 256 now and then by 250-450 MB (the `best` ResNet), and
     # was no faster on a CPU
     eval_batch_size: int = setting(128, group="engine", help="images per batch when validating and testing")
+    micro_batches: int = setting(
+        1, group="engine",
+        help="run each batch through forward and backward in this many parts, one step per batch: the same "
+             "gradient with a fraction of the activation memory (batch norm then normalizes over each part)")
     sync_bn: bool = setting(False, group="engine",
                             help="in several processes (torchrun, --nproc): batch norm over the whole global batch "
                                  "instead of each process's share (GPUs only)")
@@ -217,6 +221,10 @@ class TrainConfig:
             (0 <= self.warmup <= self.epochs, "warmup must be between 0 and epochs"),
             (0 < self.plateau_factor < 1, "plateau_factor must be between 0 and 1"),
             (self.subset >= 0 and self.early_stopping >= 0, "subset and early_stopping must be >= 0"),
+            (self.micro_batches >= 1, "micro_batches must be at least 1"),
+            (not (self.cuda_graph and self.micro_batches > 1),
+             "cuda_graph replays each whole step as one graph, which does not split batches: add --no-cuda-graph, "
+             "or leave micro_batches at 1"),
             (not (self.cuda_graph and (self.compile or self.ema)),
              "cuda_graph (whole steps as CUDA graphs; the record recipes' [cuda] tables turn it on) does not work "
              "with compile or ema: add --no-cuda-graph, or leave compile and ema off"),

@@ -1,5 +1,6 @@
 """Training in several processes: 2 processes with gloo on the CPU, started as a user starts them
-(`mnistlab train --nproc 2`, which runs torchrun), against one process; and a killed 2-process run resumed."""
+(`mnistlab train --nproc 2`, which runs torchrun), against one process, each of the two in micro-batches; and
+a killed 2-process run resumed."""
 
 import json
 import signal
@@ -45,7 +46,8 @@ def test_two_processes_follow_the_loss_curve_of_one_and_a_killed_run_resumes(dat
     finish(mnistlab("--runs-dir", str(tmp_path / "one")))
     one = RunFolder.open(tmp_path / "one" / "mnist-mlp-1")
 
-    process = mnistlab("--nproc", "2", "--runs-dir", str(tmp_path / "two"))
+    # each process runs its share of a batch in 2 parts: the gradients are all-reduced once, after the last
+    process = mnistlab("--nproc", "2", "--micro-batches", "2", "--runs-dir", str(tmp_path / "two"))
     folder = tmp_path / "two" / "mnist-mlp-1"
     deadline = time.monotonic() + 300
     while not (folder / RunFolder.HISTORY).is_file() and process.poll() is None and time.monotonic() < deadline:
@@ -68,6 +70,7 @@ def test_two_processes_follow_the_loss_curve_of_one_and_a_killed_run_resumes(dat
     assert two.metrics()["test_accuracy"] == pytest.approx(one.metrics()["test_accuracy"], abs=0.002)
     assert two.metrics()["world_size"] == 2 and one.metrics()["world_size"] == 1
     assert json.loads((folder / RunFolder.ENVIRONMENT).read_text())["world_size"] == 2
+    assert two.settings()["micro_batches"] == 2  # and resumed with its own settings
 
 
 def test_settings_that_several_processes_cannot_use_are_refused(monkeypatch):
@@ -88,7 +91,8 @@ def test_settings_that_several_processes_cannot_use_are_refused(monkeypatch):
         launch(0, ["train"])
 
 
-def test_a_bad_setting_is_said_once_by_the_processes_it_stops(tmp_path):
+def test_a_setting_several_processes_cannot_use_is_said_once_before_any_starts(tmp_path):
+    # said by the launcher: were every process to fail alike, torchrun could stop rank 0 before it said why
     result = subprocess.run([sys.executable, "-m", "mnistlab", "train", "--nproc", "2", "--batch-size", "127",
                              "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2

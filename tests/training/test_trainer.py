@@ -253,6 +253,44 @@ def test_cuda_graph_settings_that_cannot_work_are_errors(tmp_path):
         small(cuda_graph=True, ema=0.99)
 
 
+def _with_most_bytes_saved_for_backward(run):
+    """What `run()` returns, and the most bytes of tensors autograd held for backward at once meanwhile."""
+    import weakref
+
+    held, most = {}, [0]
+
+    def pack(tensor):
+        if id(tensor) not in held:
+            held[id(tensor)] = tensor.numel() * tensor.element_size()
+            weakref.finalize(tensor, held.pop, id(tensor), None)
+            most[0] = max(most[0], sum(held.values()))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = run()
+    return result, most[0]
+
+
+def test_micro_batches_make_the_same_step_holding_a_fraction_of_the_activations(tmp_path):
+    """Without batch norm a batch in parts is the same step: the parts' gradients add up to the batch's, the
+    epoch's last, smaller batch (600 = 9 x 64 + 24), L2 and label smoothing included. (Over many more steps
+    float rounding can flip a max-pool's choice, and the runs part by a learning-rate step.)"""
+    common = dict(model="lenet5", precision="fp32", lr=0.05, l2=1e-4, subset=600, epochs=1, validation="none")
+    runs, held = {}, {}
+    for parts in (1, 4):
+        config = small(**common, micro_batches=parts)
+        runs[parts], held[parts] = _with_most_bytes_saved_for_backward(
+            lambda: train(config, tmp_path / str(parts), progress="quiet"))
+    whole, split = (load_file(runs[parts].checkpoint("last")) for parts in (1, 4))
+    assert all(torch.allclose(whole[k], split[k], atol=1e-6) for k in whole)
+    assert runs[4].history()[0]["loss"] == pytest.approx(runs[1].history()[0]["loss"], rel=1e-5)
+    assert held[4] < 0.5 * held[1]  # a quarter of the activations, and the weights as before
+    with pytest.raises(ConfigError, match="micro_batches must be at least 1"):
+        small(micro_batches=0)
+    with pytest.raises(ConfigError, match="does not split batches: add --no-cuda-graph"):
+        small(micro_batches=2, cuda_graph=True)
+
+
 def test_the_trainer_has_what_callbacks_may_use(tmp_path):
     from mnistlab.training.callbacks import TrainerProtocol
 

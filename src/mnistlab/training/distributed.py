@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import torch.distributed as dist
 
-from mnistlab.devices import ProcessPlace, distributed_backend, process_place
+from mnistlab.devices import ProcessPlace, distributed_backend, process_place, resolve_device
 from mnistlab.errors import ConfigError, MnistlabError
+
+if TYPE_CHECKING:
+    from mnistlab.settings import TrainConfig
 
 
 def join(device: torch.device) -> ProcessPlace:
@@ -75,9 +78,11 @@ def broadcast_from_writer(value: Any) -> Any:
     return box[0]
 
 
-def check_settings(batch_size: int, cuda_graph: bool, sync_bn: bool, device: torch.device) -> None:
-    """What several processes cannot do, said before anything starts."""
-    world = process_place().world_size
+def check_settings(batch_size: int, cuda_graph: bool, sync_bn: bool, device: torch.device,
+                   world: int | None = None) -> None:
+    """What `world` processes (by default this one's, under a launcher) cannot do, said before anything
+    starts."""
+    world = process_place().world_size if world is None else world
     if sync_bn and device.type != "cuda":
         raise ConfigError("sync_bn needs GPUs: torch's SyncBatchNorm runs only on CUDA devices; on CPUs each "
                           "process normalizes its share of the batch (leave sync_bn off)")
@@ -90,10 +95,13 @@ def check_settings(batch_size: int, cuda_graph: bool, sync_bn: bool, device: tor
         raise ConfigError("cuda_graph trains in one process; leave it off (--no-cuda-graph) with several processes")
 
 
-def launch(nproc: int, argv: Sequence[str]) -> int:
+def launch(nproc: int, argv: Sequence[str], config: TrainConfig | None = None) -> int:
     """Run `mnistlab ARGV` in `nproc` processes on this machine through torchrun (`train --nproc N`); returns
     the exit status (0, or the first failed process's). On CPUs each process computes with its share of the
-    cores. Errors are the processes' own (rank 0 reports them), without the launcher's traceback."""
+    cores. What `nproc` processes cannot do with `config` (the settings they will train with) is said here,
+    once, before any starts: when every process fails alike, torchrun stops the others as soon as the first
+    exits, which may be before rank 0 has said why. Other errors are the processes' own (rank 0 reports them),
+    without the launcher's traceback."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -103,6 +111,8 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
     if process_place().world_size > 1:
         raise ConfigError("--nproc starts processes, and this one was itself started by a launcher; leave it out")
+    if config is not None:
+        check_settings(config.batch_size, config.cuda_graph, config.sync_bn, resolve_device(config.device), nproc)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or nproc) // nproc)))
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its notes on a failed child
     try:

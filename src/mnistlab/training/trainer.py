@@ -9,6 +9,7 @@ and the validation figures are summed over the processes, so every process logs,
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
 import sys
@@ -278,9 +279,29 @@ class Trainer:
 
     def training_step(self, x: torch.Tensor, y: torch.Tensor, autocast_cache: bool = True
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on a batch; returns (mean loss, float32 logits), both left on the device."""
+        """One optimizer step on a batch; returns (mean loss, float32 logits), both left on the device. With
+        `config.micro_batches` the batch goes through forward and backward in parts whose gradients add up to
+        the batch's, so that only one part's activations are held at a time."""
         config = self.config
-        if self.compiled_graphs:
+        for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
+            parameter.grad = None
+        if config.micro_batches > 1 and len(y) > 1:
+            loss, scores = self._backward_in_parts(x, y, autocast_cache)
+        else:
+            loss, scores = self._backward(x, y, len(y), autocast_cache, with_l2=True)
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss, scores
+
+    def _backward(self, x: torch.Tensor, y: torch.Tensor, batch_images: int, autocast_cache: bool,
+                  with_l2: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of `x`, all or part of a batch of `batch_images`: its gradient, weighted by its
+        share of the batch, is added to the parameters'. Returns (mean loss over x, float32 logits)."""
+        config = self.config
+        if self.compiled_graphs:  # a new forward: its graph may overwrite the last one's outputs
             torch.compiler.cudagraph_mark_step_begin()
         with autocast_context(self.device, self.autocast_dtype, autocast_cache):
             logits = self.forward(x)
@@ -288,18 +309,28 @@ class Trainer:
         if self.compiled_graphs and scores is logits:
             scores = scores.clone()
         loss = F.cross_entropy(scores, y, label_smoothing=config.label_smoothing)
-        total = loss * self._loss_weight(len(y))
-        if self.kernels:
+        total = loss * (self._loss_weight(batch_images) * len(y) / batch_images)
+        if with_l2 and self.kernels:
             total = total + config.l2 * sum(w.square().sum() for w in self.kernels)
-        for parameter in self.optimized:  # optimizer.zero_grad's profiler scope costs 8 us a step
-            parameter.grad = None
         total.backward()
-        if config.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-        self.optimizer.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
         return loss, scores
+
+    def _backward_in_parts(self, x: torch.Tensor, y: torch.Tensor, autocast_cache: bool
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`_backward` of the batch in `config.micro_batches` parts (batch norm normalizes over each part and
+        updates its running statistics once per part). Returns the batch's mean loss and its logits."""
+        count = min(self.config.micro_batches, len(y))
+        parts = list(zip(x.tensor_split(count), y.tensor_split(count)))
+        loss_sums, scores = [], []
+        for i, (x_part, y_part) in enumerate(parts):
+            last = i == len(parts) - 1
+            # several processes: the gradients are averaged over them once, in the last part's backward
+            syncing = last or not hasattr(self.forward, "no_sync")
+            with contextlib.nullcontext() if syncing else self.forward.no_sync():
+                loss, part_scores = self._backward(x_part, y_part, len(y), autocast_cache, with_l2=last)
+            loss_sums.append(loss.detach() * len(y_part))
+            scores.append(part_scores)
+        return torch.stack(loss_sums).sum() / len(y), torch.cat(scores)
 
     def _loss_weight(self, images: int) -> float:
         """What a step's mean loss over its `images` is multiplied by, so that the gradient (averaged over the
