@@ -21,6 +21,9 @@ from mnistlab.errors import MnistlabError
 from mnistlab.runs import REPORT
 from mnistlab.settings import CLI_GROUPS, TrainConfig
 
+if typing.TYPE_CHECKING:
+    from mnistlab.recipes import Recipe
+
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
@@ -152,15 +155,17 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
     return out
 
 
-def _new_run_config(args) -> TrainConfig:
-    """The settings `train` starts a new run with: the recipe's, or the config file's, then the flags."""
+def _new_run_config(args) -> tuple[TrainConfig, Recipe | None]:
+    """The settings `train` starts a new run with (the recipe's, or the config file's, then the flags), and
+    the recipe, if one is named."""
     from mnistlab import training
 
     if args.recipe:
         from mnistlab.recipes import load_recipe
 
-        return load_recipe(args.recipe).config(args.config, _train_overrides(args))
-    return training.build_config(args.config, _train_overrides(args))
+        recipe = load_recipe(args.recipe)
+        return recipe.config(args.config, _train_overrides(args)), recipe
+    return training.build_config(args.config, _train_overrides(args)), None
 
 
 def cmd_train(args) -> None:
@@ -170,20 +175,16 @@ def cmd_train(args) -> None:
     if args.resume and (args.recipe or args.config):
         raise MnistlabError("--resume goes on with the run's own settings; --recipe and --config start a new run")
     if args.nproc is not None:  # the same command in N processes, through torchrun
-        config = None if args.resume else _new_run_config(args)
+        config = None if args.resume else _new_run_config(args)[0]
         raise SystemExit(distributed.launch(args.nproc, _without_option(args.argv, "--nproc"), config))
     progress = "quiet" if args.quiet else args.progress
     if args.resume:
         run = training.resume(args.resume, progress=progress, changes=_train_overrides(args))
     else:
-        config = _new_run_config(args)
-        if args.recipe and distributed.is_writer():
-            from mnistlab.recipes import load_recipe
-
-            recipe = load_recipe(args.recipe)
-            if recipe.ensemble > 1:
-                print(f"note: {recipe.name} averages {recipe.ensemble} models and this trains one of them; "
-                      f"mnistlab reproduce {recipe.name} trains them all and averages them", file=sys.stderr)
+        config, recipe = _new_run_config(args)
+        if recipe is not None and recipe.ensemble > 1 and distributed.is_writer():
+            print(f"note: {recipe.name} averages {recipe.ensemble} models and this trains one of them; "
+                  f"mnistlab reproduce {recipe.name} trains them all and averages them", file=sys.stderr)
         if args.print_settings:
             from mnistlab.config import to_toml
 

@@ -110,7 +110,7 @@ def batched_logits(model: torch.nn.Module, images, batch_size: int = 2048,
 def tta_logits(model, images, batch_size: int = 2000, autocast_dtype=None, channels_last: bool = False,
                mirror: bool = False):
     """Logits averaged over the image and its 1-pixel shifts, and with `mirror` over their mirrors too."""
-    return batched_logits(model, images, batch_size, autocast_dtype, channels_last, views_for(True, mirror))
+    return batched_logits(model, images, batch_size, autocast_dtype, channels_last, tta_views(mirror))
 
 
 def occlusion_map(probabilities: Callable[[np.ndarray], np.ndarray], image: np.ndarray, target: int,
