@@ -1,7 +1,8 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from mnistlab.data.augment import augment_batch, preview_augmentation
+from mnistlab.data.augment import _affine_grid, augment_batch, preview_augmentation
 from mnistlab.errors import ConfigError
 from mnistlab.settings import AugmentConfig, parse_augment
 
@@ -22,6 +23,13 @@ def test_each_sample_gets_its_own_seeded_transform(mnist):
     # ink is moved, not destroyed: total brightness stays within 25% per digit
     ratio = a.flatten(1).sum(1) / x.flatten(1).sum(1)
     assert ((ratio > 0.75) & (ratio < 1.25)).all()
+
+
+@pytest.mark.parametrize("h, w", [(28, 28), (5, 9)])
+def test_sampling_grid_is_torchs_affine_grid(h, w):
+    theta = torch.randn(16, 2, 3, generator=torch.Generator().manual_seed(0))
+    expected = F.affine_grid(theta, [16, 1, h, w], align_corners=False)
+    assert torch.allclose(_affine_grid(theta, h, w), expected, atol=1e-6)
 
 
 def test_flip_mirrors_and_erase_blanks(mnist):

@@ -1,5 +1,6 @@
 """Batch augmentation on the training device: one random affine transform per sample, applied to the
-whole batch with a single `affine_grid`/`grid_sample` call, plus optional random erasing and mirroring.
+whole batch with a single sampling-grid product and `grid_sample` call, plus optional random erasing and
+mirroring.
 What to draw is `AugmentConfig` (in `mnistlab.settings`, with the other settings)."""
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def augment_batch(x: torch.Tensor, config: AugmentConfig, generator: torch.Gener
             torch.stack([cos, -sin + shear * cos, tx], dim=1),
             torch.stack([sin, cos + shear * sin, ty], dim=1),
         ], dim=1)
-        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        grid = _affine_grid(theta.to(x.dtype), *x.shape[-2:])
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if config.erase:
         x = _random_erase(x, config.erase, generator)
@@ -40,6 +41,18 @@ def augment_batch(x: torch.Tensor, config: AugmentConfig, generator: torch.Gener
         mirrored = torch.rand(n, generator=generator, device=device) < config.flip
         x = torch.where(mirrored.view(n, 1, 1, 1), x.flip(-1), x)
     return x
+
+
+def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """What `F.affine_grid(theta, (N, C, h, w), align_corners=False)` returns, (N, h, w, 2) as a view: for
+    theta (N, 2, 3), one matrix product of theta's 2N rows with the 3 x h*w pixel centres in [-1, 1]
+    (x, y, 1). torch's own builds the grid as N batched products of depth 3, 20-30x slower on a CPU (1.3 ms
+    for a batch of 256 28x28 images, about a tenth of a training step of the defaults)."""
+    n = theta.shape[0]
+    xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    centres = torch.stack([xs.expand(h, w), ys.view(h, 1).expand(h, w), torch.ones_like(xs).expand(h, w)])
+    return (theta.reshape(2 * n, 3) @ centres.view(3, h * w)).view(n, 2, h, w).permute(0, 2, 3, 1)
 
 
 def _random_erase(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
