@@ -584,10 +584,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except MnistlabError as e:
-        from mnistlab.training.distributed import is_writer
+        from mnistlab.training.distributed import is_writer, record_error
 
         if is_writer():  # of several processes (torchrun), rank 0 speaks for all
-            print(f"mnistlab: error: {e}", file=sys.stderr)
+            print(f"mnistlab: error: {e}", file=sys.stderr, flush=True)
+        record_error(str(e))  # for the launcher, said first: a recorded rank-0 message was said
         return 2
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)

@@ -98,3 +98,50 @@ def test_a_setting_several_processes_cannot_use_is_said_once_before_any_starts(t
     assert result.returncode == 2
     assert result.stderr.count("mnistlab: error: batch_size 127 does not split evenly over 2 processes") == 1
     assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
+
+
+def test_an_error_every_process_meets_is_said_once(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mnistlab", "train", "--nproc", "2", "--dataset",
+                             str(tmp_path / "missing"), "--runs-dir", str(tmp_path)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.count("mnistlab: error: unknown dataset") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+RANK_0_SLOW_TO_SAY = """
+import os, sys, time
+import mnistlab.training.distributed as distributed
+
+def slow_writer():  # rank 0 says its error late: torchrun stops it as soon as rank 1 has exited
+    if os.environ["RANK"] == "0":
+        time.sleep(60)
+    return os.environ["RANK"] == "0"
+
+distributed.is_writer = slow_writer
+from mnistlab.cli import main
+sys.exit(main(["train", "--dataset", sys.argv[1]]))
+"""
+
+LAUNCH = """
+import sys
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import parse_args, run
+from mnistlab.training.distributed import unsaid_error
+try:
+    run(parse_args(["--standalone", "--nproc-per-node=2", *sys.argv[1:]]))
+except ChildFailedError as e:
+    print({rank: failure.exitcode for rank, failure in sorted(e.failures.items())})
+    print("unsaid:", unsaid_error(e.failures))
+"""
+
+
+def test_the_launcher_says_an_error_rank_0_was_stopped_before_saying(tmp_path):
+    script = tmp_path / "rank_0_slow.py"
+    script.write_text(RANK_0_SLOW_TO_SAY)
+    result = subprocess.run([sys.executable, "-c", LAUNCH, str(script), str(tmp_path / "missing")],
+                            capture_output=True, text=True, timeout=300)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "{0: -15, 1: 2}", result.stdout + result.stderr  # rank 0 stopped by SIGTERM
+    assert lines[1].startswith("unsaid: unknown dataset"), result.stdout
+    assert "mnistlab: error" not in result.stderr  # rank 0 was stopped before it spoke; rank 1 never speaks

@@ -9,16 +9,21 @@ their place in the variables torchrun sets (`devices.process_place`); alone, eve
 from __future__ import annotations
 
 import os
+import sys
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import torch.distributed as dist
 
+from mnistlab._io import write_json
 from mnistlab.devices import ProcessPlace, distributed_backend, process_place, resolve_device
 from mnistlab.errors import ConfigError, MnistlabError
 
 if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
     from mnistlab.settings import TrainConfig
 
 
@@ -95,13 +100,34 @@ def check_settings(batch_size: int, cuda_graph: bool, sync_bn: bool, device: tor
         raise ConfigError("cuda_graph trains in one process; leave it off (--no-cuda-graph) with several processes")
 
 
+def record_error(message: str) -> None:
+    """Leave this process's error message where its launcher reads it: the file torchrun names in
+    TORCHELASTIC_ERROR_FILE, in the plain-message form its `ProcessFailure` reads (torchrun's summary of a
+    failed launch shows it, and `launch` says it when rank 0 could not). A no-op outside a launcher."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        write_json(path, {"message": message, "timestamp": int(time.time())})
+
+
+def unsaid_error(failures: dict[int, ProcessFailure]) -> str | None:
+    """The error message `launch` should say for failed processes (by global rank), or None: rank 0 says its
+    own before it records it (`record_error`), so a recorded rank-0 message was said. When every process fails
+    alike, torchrun stops the others as soon as the first exits, which may be before rank 0 has said why;
+    then the earliest recorded message of another process is the one."""
+    recorded = {rank: f for rank, f in failures.items()  # in record_error's form, not torch's placeholder
+                if isinstance(f.error_file_data.get("message"), str) and "timestamp" in f.error_file_data}
+    if not recorded or 0 in recorded:
+        return None
+    return min(recorded.values(), key=lambda f: f.timestamp).message
+
+
 def launch(nproc: int, argv: Sequence[str], config: TrainConfig | None = None) -> int:
     """Run `mnistlab ARGV` in `nproc` processes on this machine through torchrun (`train --nproc N`); returns
     the exit status (0, or the first failed process's). On CPUs each process computes with its share of the
     cores. What `nproc` processes cannot do with `config` (the settings they will train with) is said here,
     once, before any starts: when every process fails alike, torchrun stops the others as soon as the first
-    exits, which may be before rank 0 has said why. Other errors are the processes' own (rank 0 reports them),
-    without the launcher's traceback."""
+    exits, which may be before rank 0 has said why. Other errors are the processes' own: rank 0 says them, or
+    this launcher does when rank 0 was stopped first (`unsaid_error`); without the launcher's traceback."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -118,6 +144,9 @@ def launch(nproc: int, argv: Sequence[str], config: TrainConfig | None = None) -
     try:
         run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "--module", "mnistlab", *argv]))
     except ChildFailedError as e:
+        message = unsaid_error(e.failures)
+        if message:
+            print(f"mnistlab: error: {message}", file=sys.stderr)
         return next((f.exitcode for f in e.failures.values() if f.exitcode), 1)
     except KeyboardInterrupt:  # torchrun passes the interrupt on to the processes, which record it
         return 130
