@@ -123,7 +123,7 @@ def unsaid_error(failures: dict[int, ProcessFailure]) -> str | None:
 
 def launch(nproc: int, argv: Sequence[str], config: TrainConfig | None = None) -> int:
     """Run `mnistlab ARGV` in `nproc` processes on this machine through torchrun (`train --nproc N`); returns
-    the exit status (0, or the first failed process's). On CPUs each process computes with its share of the
+    the exit status (0, or a failed process's own, before a stopped one's). On CPUs each process computes with its share of the
     cores. What `nproc` processes cannot do with `config` (the settings they will train with) is said here,
     once, before any starts: when every process fails alike, torchrun stops the others as soon as the first
     exits, which may be before rank 0 has said why. Other errors are the processes' own: rank 0 says them, or
@@ -147,7 +147,9 @@ def launch(nproc: int, argv: Sequence[str], config: TrainConfig | None = None) -
         message = unsaid_error(e.failures)
         if message:
             print(f"mnistlab: error: {message}", file=sys.stderr)
-        return next((f.exitcode for f in e.failures.values() if f.exitcode), 1)
+        codes = [f.exitcode for f in e.failures.values() if f.exitcode]  # torchrun's are -N for signal N
+        own = [code for code in codes if code > 0]  # a process's own status before that of one stopped
+        return own[0] if own else 128 - codes[0] if codes else 1  # 128 + N, as a shell reports a signal
     except KeyboardInterrupt:  # torchrun passes the interrupt on to the processes, which record it
         return 130
     return 0
