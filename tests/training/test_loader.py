@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from mnistlab.settings import AugmentConfig
@@ -73,3 +74,18 @@ def test_shares_of_several_processes_are_the_batches_one_process_draws(mnist):
     # a last batch smaller than the number of processes would leave one with nothing: it is left out
     few = DeviceBatches(images[:130], labels[:130], 128, AugmentConfig(), share=(0, 3))
     assert len(few) == 1 and few.last_batch_size == 2
+
+
+def test_batches_are_gathered_as_drawn_so_a_kept_batch_stays_as_it_was(mnist):
+    # no permuted copy of the training set per epoch: each batch is its own tensor, not a view of a buffer
+    images = torch.from_numpy(mnist.train_images[:1000])
+    labels = torch.from_numpy(mnist.train_labels[:1000]).long()
+    batches = DeviceBatches(images, labels, 128, AugmentConfig())
+    batches.generator.manual_seed(1)
+    kept, _ = next(iter(batches))
+    seen = kept.clone()
+    for _ in batches:  # the next epoch, in another order
+        pass
+    assert torch.equal(kept, seen) and kept.untyped_storage().nbytes() == 128 * 28 * 28
+    with pytest.raises(ValueError, match="one process"):
+        DeviceBatches(images, labels, 128, AugmentConfig(), augment_whole_epoch=True, share=(0, 2))
