@@ -4,8 +4,15 @@ import platform
 import pytest
 import torch
 
-from mnistlab.devices import (describe_cpuinfo, device_description, environment, machine_summary, process_place,
-                              release_free_memory, resolve_device)
+from mnistlab.devices import (
+    describe_cpuinfo,
+    device_description,
+    environment,
+    machine_summary,
+    process_place,
+    release_free_memory,
+    resolve_device,
+)
 from mnistlab.errors import MnistlabError
 
 

@@ -88,7 +88,8 @@ def format_tables(pairs: list[dict], records: list[dict]) -> str:
         lines.append(f"| {p['tutorial']} | {k['epochs']} | {k['samples_per_s']:,.0f} | {m['samples_per_s']:,.0f} | "
                      f"{m['samples_per_s'] / k['samples_per_s']:.2f}x | {_seconds(k['seconds_to'][0.99])} | "
                      f"{_seconds(m['seconds_to'][0.99])} | {100 * k['final_test_accuracy']:.2f}% | "
-                     f"{100 * m['final_test_accuracy']:.2f}% | {k['peak_rss_mb']:,.0f} MB | {m['peak_rss_mb']:,.0f} MB |")
+                     f"{100 * m['final_test_accuracy']:.2f}% | {k['peak_rss_mb']:,.0f} MB | "
+                     f"{m['peak_rss_mb']:,.0f} MB |")
     lines += ["", "| to this test accuracy | fastest Keras tutorial | its time | mnistlab record | its time | "
               "mnistlab faster | peak memory: Keras | mnistlab |", "|---|---|---:|---|---:|---:|---:|---:|"]
     for threshold in THRESHOLDS:
@@ -131,8 +132,9 @@ def main() -> None:
                                     str(data), "--epochs", epochs, "--seed", str(args.seed)]))
         mine = figures(*run_child([*me, "--mnistlab", recipe, "--epochs", epochs]))
         pairs.append({"tutorial": tutorial, "recipe": recipe, "keras": keras, "mnistlab": mine})
-        print(f"{tutorial}: Keras {keras['samples_per_s']:,.0f} samples/s, {keras['final_test_accuracy']:.4f}; mnistlab "
-              f"{mine['samples_per_s']:,.0f} samples/s, {mine['final_test_accuracy']:.4f}", file=sys.stderr, flush=True)
+        print(f"{tutorial}: Keras {keras['samples_per_s']:,.0f} samples/s, {keras['final_test_accuracy']:.4f}; "
+              f"mnistlab {mine['samples_per_s']:,.0f} samples/s, {mine['final_test_accuracy']:.4f}",
+              file=sys.stderr, flush=True)
     for recipe in RECORDS:
         records.append({"recipe": recipe, **figures(*run_child([*me, "--mnistlab", recipe]))})
     header = (f"mnistlab beside the Keras tutorials on {machine_summary()}, {time.strftime('%Y-%m-%d')}; "

@@ -280,7 +280,7 @@ def test_micro_batches_make_the_same_step_holding_a_fraction_of_the_activations(
     for parts in (1, 4):
         config = small(**common, micro_batches=parts)
         runs[parts], held[parts] = _with_most_bytes_saved_for_backward(
-            lambda: train(config, tmp_path / str(parts), progress="quiet"))
+            lambda config=config, parts=parts: train(config, tmp_path / str(parts), progress="quiet"))
     whole, split = (load_file(runs[parts].checkpoint("last")) for parts in (1, 4))
     assert all(torch.allclose(whole[k], split[k], atol=1e-6) for k in whole)
     assert runs[4].history()[0]["loss"] == pytest.approx(runs[1].history()[0]["loss"], rel=1e-5)
@@ -424,8 +424,8 @@ def test_a_run_ends_by_fitting_its_temperature_on_the_validation_split(tmp_path,
 def test_the_test_and_its_test_time_augmentation_are_what_the_saved_model_answers(tmp_path, mnist):
     """One pass gives both: the plain test and the TTA test equal a fresh float32 pass of the best checkpoint
     (calibrated: its temperature is in the checkpoint)."""
-    from mnistlab.models.io import load_model
     from mnistlab.models.inference import batched_logits, tta_logits
+    from mnistlab.models.io import load_model
     from mnistlab.runs import best_checkpoint
 
     run = train(small(model="fastnet", epochs=1, tta=True, figures=False), tmp_path, progress="quiet")

@@ -122,12 +122,12 @@ def unsaid_error(failures: dict[int, ProcessFailure]) -> str | None:
 
 
 def launch(nproc: int, argv: Sequence[str], config: TrainConfig | None = None) -> int:
-    """Run `mnistlab ARGV` in `nproc` processes on this machine through torchrun (`train --nproc N`); returns
-    the exit status (0, or a failed process's own, before a stopped one's). On CPUs each process computes with its share of the
-    cores. What `nproc` processes cannot do with `config` (the settings they will train with) is said here,
-    once, before any starts: when every process fails alike, torchrun stops the others as soon as the first
-    exits, which may be before rank 0 has said why. Other errors are the processes' own: rank 0 says them, or
-    this launcher does when rank 0 was stopped first (`unsaid_error`); without the launcher's traceback."""
+    """Run `mnistlab ARGV` in `nproc` processes on this machine through torchrun (`train --nproc N`); returns the
+    exit status (0, or a failed process's own, before a stopped one's). On CPUs each process computes with its
+    share of the cores. What `nproc` processes cannot do with `config` (the settings they will train with) is
+    said here, once, before any starts: when every process fails alike, torchrun stops the others as soon as the
+    first exits, which may be before rank 0 has said why. Other errors are the processes' own: rank 0 says them,
+    or this launcher does when rank 0 was stopped first (`unsaid_error`); without the launcher's traceback."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
