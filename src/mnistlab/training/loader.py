@@ -17,7 +17,7 @@ class DeviceBatches:
 
     x is uint8 without augmentation (the model's normalization converts it in the same multiply-add, one op
     and 300 kB of memory traffic fewer per step) and float with it. Each batch is gathered by index from the
-    images as it is drawn, so the training set is never held twice (a permuted copy of MNIST's is 47 MB).
+    images as it is drawn, so the loader holds no copy of the training set (a permuted one of MNIST's is 47 MB).
     The permutation and the augmentation draw from `generator`, which the trainer reseeds every epoch, so an
     epoch is the same whether or not the run was resumed before it. With `augment_whole_epoch` the epoch is
     gathered and augmented in one call before its first batch (for CUDA graphs, whose steps must not launch
