@@ -141,3 +141,12 @@ def test_train_json_and_resume_flags(tmp_path, capsys):
     assert main(["train", "--resume", run, "--epochs", "3", "--lr", "0.5"]) == 2
     assert "lr cannot change when a run is resumed" in capsys.readouterr().err
     assert main(["train", "--resume", run, "--recipe", "fast"]) == 2
+
+
+def test_train_not_tested_ends_with_its_validation(tmp_path, capsys):
+    args = ["train", "--model", "linear", "--subset", "600", "--epochs", "1", "--no-tensorboard", "--no-tta",
+            "--runs-dir", str(tmp_path), "--quiet", "--no-test"]
+    assert main(args) == 0
+    assert "not tested; best validation accuracy 0." in capsys.readouterr().out
+    assert main([*args, "--validation", "none"]) == 0
+    assert "not tested, no validation split (1 epoch, " in capsys.readouterr().out

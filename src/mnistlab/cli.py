@@ -195,13 +195,24 @@ def cmd_train(args) -> None:
     metrics = run.metrics()
     if args.json:
         return _print_json({"run": str(run.path), "state": run.state(), "metrics": metrics})
+    print(_trained_line(metrics))
+    print(f"run folder: {run.path}")
+
+
+def _trained_line(metrics: dict) -> str:
+    """What `train` ends with: the test figures, or for a run not tested (`--no-test`, or a dataset without
+    a test set) the best validation accuracy."""
+    epochs = f"{metrics['epochs']} epoch{'' if metrics['epochs'] == 1 else 's'}"
+    done = f"({epochs}, {metrics['train_seconds']:.1f}s of training)"
+    if "test_accuracy" not in metrics:
+        if metrics.get("best_val_accuracy") is None:
+            return f"not tested, no validation split {done}"
+        best = f" (epoch {metrics['best_epoch']})" if metrics.get("best_epoch") else ""
+        return f"not tested; best validation accuracy {metrics['best_val_accuracy']:.4f}{best}  {done}"
     tta = (f"  with test-time augmentation {metrics['test_accuracy_tta']:.4f}"
            if "test_accuracy_tta" in metrics else "")
     ece = f"  calibration error (ECE) {metrics['test_ece']:.4f}" if "test_ece" in metrics else ""
-    epochs = f"{metrics['epochs']} epoch{'' if metrics['epochs'] == 1 else 's'}"
-    print(f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}{ece}  "
-          f"({epochs}, {metrics['train_seconds']:.1f}s of training)")
-    print(f"run folder: {run.path}")
+    return f"test accuracy {metrics['test_accuracy']:.4f}{tta}  test loss {metrics['test_loss']:.4f}{ece}  {done}"
 
 
 def cmd_runs(args) -> None:
