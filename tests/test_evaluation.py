@@ -121,6 +121,19 @@ def test_report_is_self_contained_and_renders(mnist_runs, tmp_path):
     assert pixels.shape == (2400, 1200) and pixels.std() > 20  # text and figures, not a blank page
 
 
+def test_report_of_a_run_not_tested_is_of_its_validation_split(tmp_path):
+    assert main(["train", "--model", "linear", "--subset", "600", "--epochs", "1", "--no-tensorboard", "--no-tta",
+                 "--no-test", "--runs-dir", str(tmp_path), "--name", "untested", "--quiet"]) == 0
+    run = tmp_path / "untested-1"
+    assert main(["report", str(run)]) == 0
+    text = (run / "report.html").read_text()
+    assert "validation accuracy" in text and "Confusion matrix (validation)" in text and "test accuracy" not in text
+    supports = re.findall(r"<td>(\d+)</td></tr>", text.split("Per-class metrics")[1].split("</table>")[0])
+    assert sum(map(int, supports)) == 60  # the held-out tenth of the 600 images trained on
+    assert main(["report", str(run), "--split", "test", "--out", str(tmp_path / "t.html")]) == 0
+    assert "Confusion matrix (test)" in (tmp_path / "t.html").read_text()
+
+
 def test_report_of_an_ensemble_names_its_members(mnist_runs, tmp_path):
     ens = tmp_path / "ens"
     assert main(["ensemble", *(str(r.path) for r in mnist_runs), "--out", str(ens)]) == 0

@@ -331,7 +331,7 @@ def cmd_report(args) -> None:
     from mnistlab.report import write_report
     from mnistlab.runs import find_run_path
 
-    print(f"wrote {write_report(find_run_path(args.run, args.runs_dir), args.out, args.model)}")
+    print(f"wrote {write_report(find_run_path(args.run, args.runs_dir), args.out, args.model, args.split)}")
 
 
 def cmd_serve(args) -> None:
@@ -507,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a self-contained HTML report of a run or ensemble")
     p.add_argument("run")
     p.add_argument("--out", help=f"HTML file (default: RUN/{REPORT})")
+    p.add_argument("--split", choices=("test", "val", "train"),
+                   help="the data its figures are of (default: test, or val for a run trained with --no-test)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", parents=[runs_dir, own_model],

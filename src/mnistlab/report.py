@@ -1,5 +1,5 @@
 """A self-contained HTML report of a run (settings, command, curves, metrics, confusion matrix, mistakes)
-or of an ensemble (its members, their curves, the same test figures).
+or of an ensemble (its members, their curves, the same figures), on the test set unless the run was not tested.
 Images are embedded as data URIs, so the file opens in any browser with no server."""
 
 from __future__ import annotations
@@ -21,16 +21,23 @@ th:first-child,td:first-child{text-align:left}pre{background:#f6f8fa;padding:1em
 img{max-width:100%}.metric{display:inline-block;margin-right:2em}.metric b{font-size:1.5em;display:block}"""
 
 
-def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, model: Any = None) -> Path:
-    """Write `report.html` (or `out`) for a finished run or an ensemble folder, computing the test-set figures
-    (your own model needs `model`, as `mnistlab.load` does)."""
+SPLIT_NAMES = {"test": "test", "val": "validation", "train": "training"}
+
+
+def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, model: Any = None,
+                 split: str | None = None) -> Path:
+    """Write `report.html` (or `out`) for a finished run or an ensemble folder, computing the figures of
+    `split`: by default the test set, or the validation split for a run that was not tested (`--no-test`:
+    it was not to look at the test set). Your own model needs `model`, as `mnistlab.load` does."""
     from mnistlab.evaluation import evaluate_saved
 
     path = Path(path)
     is_ensemble = EnsembleFolder(path).exists()
     run = None if is_ensemble else RunFolder.open(path)
-    _, dataset, result = evaluate_saved(path, model=model)
-    headline = [("test accuracy", f"{result['accuracy']:.4f}"), ("test loss", f"{result['loss']:.4f}")]
+    split = split or ("test" if is_ensemble or "test_accuracy" in run.metrics() else "val")
+    _, dataset, result = evaluate_saved(path, split, model=model)
+    name = SPLIT_NAMES[split]
+    headline = [(f"{name} accuracy", f"{result['accuracy']:.4f}"), (f"{name} loss", f"{result['loss']:.4f}")]
     if is_ensemble:
         title, sections = path.name, _ensemble_sections(EnsembleFolder(path), result)
         headline.append(("members", str(len(result["members"]))))
@@ -54,9 +61,9 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
 <p>{summary}</p>
 <div>{''.join(f'<span class="metric"><b>{v}</b>{k}</span>' for k, v in headline)}</div>
 {sections[0]}
-<h2>Per-class metrics (test)</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>
+<h2>Per-class metrics ({name})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>
 <th>support</th></tr>{per_class}</table>
-<h2>Confusion matrix (test)</h2>{png(Path(result['figures']['confusion']))}
+<h2>Confusion matrix ({name})</h2>{png(Path(result['figures']['confusion']))}
 {mistakes}
 {sections[1]}
 </body></html>
@@ -67,7 +74,7 @@ def write_report(path: str | os.PathLike, out: str | os.PathLike | None = None, 
 
 
 def _run_sections(run: RunFolder) -> tuple[str, str]:
-    """(before the test figures: command and curves; after them: final metrics and settings)."""
+    """(before the figures: command and curves; after them: final metrics and settings)."""
     from mnistlab import plots
 
     curves = figure_path(run.path, "curves")
