@@ -203,14 +203,33 @@ def test_running_metrics_weigh_each_batch_by_its_size():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(300, 10, generator=generator)
     labels = torch.randint(0, 10, (300,), generator=generator)
-    running = RunningMetrics()
+    running = RunningMetrics(steps=3, images=3 * 128, classes=10)
     for start, stop in ((0, 128), (128, 256), (256, 300)):  # a short last batch
         batch_loss = torch.nn.functional.cross_entropy(logits[start:stop], labels[start:stop])
         running.add(batch_loss, logits[start:stop], labels[start:stop])
+        if stop == 128:  # read in the middle of the epoch, as the progress bar does
+            assert running.read()[1] == (logits[:128].argmax(1) == labels[:128]).sum().item() / 128
     loss, accuracy, seen = running.read()
     assert seen == 300
     assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
     assert accuracy == (logits.argmax(1) == labels).sum().item() / 300
+
+
+def test_running_metrics_keep_no_step_tensor_alive():
+    # each step's small tensors, kept to the end of the epoch, would pin the memory freed around them
+    import weakref
+
+    from mnistlab.training.trainer import RunningMetrics
+
+    running = RunningMetrics(steps=1, images=4, classes=3)
+    logits, labels = torch.tensor([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 2.0], [2.0, 0, 0]]), torch.tensor([0, 1, 2, 1])
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    kept = [weakref.ref(t) for t in (loss, logits, labels)]
+    running.add(loss, logits, labels)
+    expected = loss.item()
+    del loss, logits, labels
+    assert all(ref() is None for ref in kept)
+    assert running.read() == (pytest.approx(expected), 0.75, 4)
 
 
 def test_last_batch_scaled_is_a_smaller_step_and_drop_skips_it(tmp_path):
@@ -343,14 +362,14 @@ def test_running_metrics_give_the_plain_cross_entropy_beside_a_smoothed_loss():
     labels = torch.randint(0, 10, (200,), generator=generator)
     # a confident, mostly right model, whose smoothed loss is far above its cross-entropy
     logits = torch.randn(200, 10, generator=generator) + 6 * torch.nn.functional.one_hot(labels, 10)
-    running = RunningMetrics()
+    running = RunningMetrics(steps=2, images=2 * 128, classes=10)
     for start, stop in ((0, 128), (128, 200)):
         smoothed = torch.nn.functional.cross_entropy(logits[start:stop], labels[start:stop], label_smoothing=0.1)
         running.add(smoothed, logits[start:stop], labels[start:stop])
     plain = torch.nn.functional.cross_entropy(logits, labels).item()
     assert running.cross_entropy() == pytest.approx(plain, rel=1e-5)
     assert running.read()[0] > 3 * plain  # smoothing adds the distance to the uniform distribution
-    assert RunningMetrics().cross_entropy() == 0.0
+    assert RunningMetrics(steps=2, images=256, classes=10).cross_entropy() == 0.0
 
 
 def test_a_smoothed_run_logs_and_prints_its_plain_cross_entropy(tmp_path, capsys):
