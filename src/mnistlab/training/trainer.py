@@ -250,11 +250,10 @@ class Trainer:
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         config, model = self.config, self.model
         model.train()
-        running = self.graphed.start_epoch() if self.graphed else RunningMetrics(
-            self.steps_per_epoch, self.steps_per_epoch * self.batches.batch_size, self.model.num_classes,
-            self.device)
-        started = time.perf_counter()
         steps = self.steps_per_epoch
+        running = self.graphed.start_epoch() if self.graphed else RunningMetrics(
+            steps, steps * self.batches.batch_size, self.model.num_classes, self.device)
+        started = time.perf_counter()
         step0 = (epoch - 1) * steps
         # per-step Python is what bounds tiny models: only the callbacks that watch batches, lr set on change
         batch_callbacks = [c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end]
