@@ -14,12 +14,13 @@ Prints Markdown, with whether issue 24's targets are met (the defaults' wall at 
 every recipe's peak at most 600 MB), and writes it, with the raw figures, to bench/results/train_overhead.{md,json}.
 
     MNISTLAB_DATA=../shared/data python bench/train_overhead.py [--recipes default allconv-augment] [--set ...]
-        [--repeats 3]
+        [--repeats 3] [--keep RUNS_DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -105,8 +106,10 @@ def main() -> None:
                              "repeatable)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each recipe (default 1)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--keep", metavar="RUNS_DIR",
+                        help="train in RUNS_DIR and keep the runs (default: a temporary folder, removed)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as runs_dir:
+    with contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory() as runs_dir:
         rows, measured = [], {}
         for recipe in args.recipes:
             for _ in range(args.repeats):
