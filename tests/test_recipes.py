@@ -34,14 +34,14 @@ def test_recipes_command_lists_published_figures(capsys):
 
 def test_records_are_recipes_with_targets(capsys):
     fast = load_recipe("fast")
-    assert fast.is_record and fast.target["test_accuracy"] == 0.99 and fast.target["cpu_seconds"] == 4.0
+    assert fast.is_record and fast.target["test_accuracy"] == 0.99 and fast.target["cpu_seconds"] == 1.0
     assert not load_recipe("logreg").is_record
     from mnistlab.reproduce import default_recipes
 
     names = {r.name for r in default_recipes()}
     assert set(TUTORIAL) <= names and "fast" not in names and "fast-99.5" not in names
     assert main(["recipes"]) == 0
-    assert "record target: test_accuracy 0.99, every_seed 0.989, cpu_seconds 4" in capsys.readouterr().out
+    assert "record target: test_accuracy 0.99, every_seed 0.989, cpu_seconds 1" in capsys.readouterr().out
 
 
 def test_own_recipe_file_and_bad_recipes(tmp_path):
